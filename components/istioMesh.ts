@@ -1,0 +1,122 @@
+import * as k8s from "@pulumi/kubernetes";
+import * as pulumi from "@pulumi/pulumi";
+
+export interface IstioMeshArgs {
+    /** Install Istio from its Helm charts (false: the cluster already runs Istio and the gateway). */
+    install: boolean;
+    version: string;
+    chartRepository: string;
+    gatewayName: string;
+    gatewayNamespace: string;
+    /** Extra annotations for the gateway's LoadBalancer Service (the AKS health probe). */
+    gatewayServiceAnnotations: Record<string, string>;
+}
+
+export interface IstioMeshOptions {
+    provider: k8s.Provider;
+    parent?: pulumi.Resource;
+}
+
+/**
+ * The labels Istio's `gateway` chart puts on the gateway pods, hence what a Gateway must select.
+ * Mirrors the chart's `gateway.selectorLabels` helper: `app` is the gateway's name, `istio` the
+ * name without its "istio-" prefix, each overridable through the chart's `labels` value.
+ */
+export function gatewaySelectorLabels(gatewayName: string, labels: Record<string, string> = {}): Record<string, string> {
+    return { istio: labels.istio || gatewayName.replace(/^istio-/, "") };
+}
+
+/**
+ * Azure's load balancer probes each port of a LoadBalancer Service; the gateway answers 404 on
+ * "/" of port 80 until a route matches, so the probe must go to the gateway's readiness endpoint
+ * (status port 15021, /healthz/ready) or the external IP never answers.
+ */
+export function azureHealthProbeAnnotations(servicePorts: number[]): Record<string, string> {
+    const annotations: Record<string, string> = {
+        "service.beta.kubernetes.io/azure-load-balancer-health-probe-request-path": "/healthz/ready",
+    };
+    for (const port of servicePorts) {
+        annotations[`service.beta.kubernetes.io/port_${port}_health-probe_protocol`] = "http";
+        annotations[`service.beta.kubernetes.io/port_${port}_health-probe_port`] = "15021";
+        annotations[`service.beta.kubernetes.io/port_${port}_health-probe_request-path`] = "/healthz/ready";
+    }
+    return annotations;
+}
+
+/** The ports the gateway chart's Service exposes by default (status, HTTP, HTTPS). */
+export const GATEWAY_SERVICE_PORTS = [15021, 80, 443];
+
+/**
+ * Istio from Helm: `base` (CRDs) -> `istiod` -> `gateway`, each waiting for the one before.
+ * `readyForMeshObjects` is what Istio objects and sidecar-injected pods must depend on.
+ */
+export class IstioMesh extends pulumi.ComponentResource {
+    public readonly gatewaySelector: pulumi.Output<Record<string, string>>;
+    public readonly ingressIp: pulumi.Output<string | undefined>;
+    public readonly version: pulumi.Output<string>;
+    /** Resources that must be ready before any Istio object or sidecar-injected pod. */
+    public readonly readyForMeshObjects: pulumi.Resource[];
+
+    constructor(name: string, args: IstioMeshArgs, opts: IstioMeshOptions) {
+        super("voting:istio:IstioMesh", name, {}, { parent: opts.parent, providers: { kubernetes: opts.provider } });
+        const childOpts = { parent: this, provider: opts.provider };
+        const chart = (chartName: string) => ({
+            chart: chartName,
+            version: args.version,
+            repositoryOpts: { repo: args.chartRepository },
+        });
+
+        let gatewayRelease: k8s.helm.v3.Release | undefined;
+        if (args.install) {
+            const base = new k8s.helm.v3.Release(`${name}-base`, {
+                name: "istio-base",
+                namespace: "istio-system",
+                createNamespace: true,
+                ...chart("base"),
+                values: { defaultRevision: "default" },
+            }, childOpts);
+            const istiod = new k8s.helm.v3.Release(`${name}-istiod`, {
+                name: "istiod",
+                namespace: "istio-system",
+                ...chart("istiod"),
+                values: { pilot: { resources: { requests: { cpu: "500m", memory: "2048Mi" } } } },
+            }, { ...childOpts, dependsOn: [base] });
+            const gatewayNamespace = new k8s.core.v1.Namespace(`${name}-gateway-namespace`, {
+                metadata: { name: args.gatewayNamespace },
+            }, { ...childOpts, dependsOn: [istiod] });
+            gatewayRelease = new k8s.helm.v3.Release(`${name}-gateway`, {
+                name: args.gatewayName,
+                namespace: gatewayNamespace.metadata.name,
+                ...chart("gateway"),
+                values: {
+                    service: { type: "LoadBalancer", annotations: args.gatewayServiceAnnotations },
+                    resources: { requests: { cpu: "100m", memory: "128Mi" } },
+                },
+            }, { ...childOpts, dependsOn: [istiod] });
+            this.readyForMeshObjects = [base, istiod];
+        } else {
+            this.readyForMeshObjects = [];
+        }
+
+        // Derived from the release actually created (its name and label values), as the chart does.
+        this.gatewaySelector = gatewayRelease
+            ? pulumi
+                  .all([gatewayRelease.name, gatewayRelease.values])
+                  .apply(([releaseName, values]) =>
+                      gatewaySelectorLabels(values?.name || releaseName, values?.labels ?? {}),
+                  )
+            : pulumi.output(gatewaySelectorLabels(args.gatewayName));
+
+        const ingressService = k8s.core.v1.Service.get(
+            `${name}-ingress-service`,
+            pulumi.interpolate`${args.gatewayNamespace}/${args.gatewayName}`,
+            { ...childOpts, dependsOn: gatewayRelease ? [gatewayRelease] : [] },
+        );
+        this.ingressIp = ingressService.status.apply((status) => {
+            const ingress = status?.loadBalancer?.ingress?.[0];
+            return ingress?.ip || ingress?.hostname || undefined;
+        });
+        this.version = pulumi.output(args.install ? args.version : "pre-installed");
+        this.registerOutputs({ gatewaySelector: this.gatewaySelector, ingressIp: this.ingressIp, version: this.version });
+    }
+}

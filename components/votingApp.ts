@@ -1,0 +1,340 @@
+import * as fs from "fs";
+import * as path from "path";
+import * as k8s from "@pulumi/kubernetes";
+import * as kx from "@pulumi/kubernetesx";
+import * as pulumi from "@pulumi/pulumi";
+import * as random from "@pulumi/random";
+import {
+    Component,
+    STORAGE_ENGINES,
+    StagePlan,
+    StorageVersion,
+    Version,
+    WorkloadRef,
+} from "../stages/model";
+import { ImageSettings, imageOf, workloadName } from "../stages/settings";
+import {
+    APP_PORT,
+    GATEWAY_NAME,
+    destinationRuleFragments,
+    gatewaySpec,
+    ingressVirtualService,
+    peerAuthenticationSpec,
+    serviceVirtualServices,
+    storageFor,
+    VirtualServiceManifest,
+} from "./meshManifests";
+
+export const APP_NAMESPACE = "voting";
+export const MYSQL_DATABASE = "votes";
+export const MYSQL_USER = "voting";
+export const MYSQL_INIT_SQL = path.join(__dirname, "..", "app", "sql", "init.sql");
+
+/** CPU/memory requests per container; the README's node sizing adds them up. */
+export const CONTAINER_REQUESTS: Record<"voting-app" | "voting-analytics" | "redis" | "mysql", { cpu: string; memory: string }> = {
+    "voting-app": { cpu: "50m", memory: "64Mi" },
+    "voting-analytics": { cpu: "50m", memory: "64Mi" },
+    redis: { cpu: "50m", memory: "64Mi" },
+    mysql: { cpu: "100m", memory: "512Mi" },
+};
+
+export interface VotingAppArgs {
+    plan: StagePlan;
+    appReplicas: number;
+    images: ImageSettings;
+    /** Labels of the ingress gateway pods (derived from the gateway release). */
+    gatewaySelector: pulumi.Input<Record<string, string>>;
+    /** Istio must be ready (CRDs, istiod for injection) before the namespace's objects. */
+    meshReady: pulumi.Input<pulumi.Resource>[];
+    /** MySQL credentials from secret config; generated when absent. */
+    mysqlPassword?: pulumi.Output<string>;
+    mysqlRootPassword?: pulumi.Output<string>;
+}
+
+export interface VotingAppOptions {
+    provider: k8s.Provider;
+    randomProvider: random.Provider;
+    parent?: pulumi.Resource;
+}
+
+/**
+ * The voting app at one stage of the rollout: namespace, workloads per version, Services,
+ * MySQL Secret/PVC/init script, Gateway, and (from lockdown on) DestinationRule fragments,
+ * VirtualServices for every component and STRICT mTLS.
+ */
+export class VotingApp extends pulumi.ComponentResource {
+    public readonly namespace: pulumi.Output<string>;
+    public readonly deployments: pulumi.Output<string[]>;
+    public readonly destinationRules: pulumi.Output<string[]>;
+    public readonly virtualServices: pulumi.Output<string[]>;
+
+    constructor(name: string, args: VotingAppArgs, opts: VotingAppOptions) {
+        super("voting:app:VotingApp", name, {}, { parent: opts.parent, providers: { kubernetes: opts.provider } });
+        const { plan } = args;
+        const k8sOpts = { parent: this, provider: opts.provider };
+
+        const namespace = new k8s.core.v1.Namespace("voting", {
+            metadata: { name: APP_NAMESPACE, labels: { "istio-injection": "enabled" } },
+        }, { ...k8sOpts, dependsOn: args.meshReady });
+        const ns = namespace.metadata.name;
+        const meta = (objectName: string, labels?: Record<string, string>) => ({ name: objectName, namespace: ns, labels });
+
+        // Credentials are registered in every stage, so a MySQL volume kept across a rollback
+        // and a later canary still opens with the same password.
+        const password = (key: string, given?: pulumi.Output<string>) =>
+            given ?? new random.RandomPassword(key, { length: 24, special: false }, { parent: this, provider: opts.randomProvider }).result;
+        const mysqlPassword = password("mysql-password", args.mysqlPassword);
+        const mysqlRootPassword = password("mysql-root-password", args.mysqlRootPassword);
+
+        const runs = (component: Component, version: Version) =>
+            plan.workloads.some((wl) => wl.component === component && wl.version === version);
+        const mysqlRuns = runs("voting-storage", "2.0");
+
+        // Storage objects -------------------------------------------------------------
+        const redisData = new kx.PersistentVolumeClaim("voting-storage-redis-data", {
+            metadata: meta("voting-storage-redis-data", { app: "voting-storage", version: "1.0" }),
+            spec: { accessModes: ["ReadWriteOnce"], resources: { requests: { storage: "1Gi" } } },
+        }, { ...k8sOpts, retainOnDelete: true });
+        let mysqlSecret: kx.Secret | undefined;
+        let mysqlData: kx.PersistentVolumeClaim | undefined;
+        let mysqlInit: kx.ConfigMap | undefined;
+        if (mysqlRuns) {
+            mysqlSecret = new kx.Secret("voting-storage-secret", {
+                metadata: meta("voting-storage-secret", { app: "voting-storage" }),
+                stringData: {
+                    MYSQL_USER: MYSQL_USER,
+                    MYSQL_DATABASE: MYSQL_DATABASE,
+                    MYSQL_PASSWORD: mysqlPassword,
+                    MYSQL_ROOT_PASSWORD: mysqlRootPassword,
+                },
+            }, k8sOpts);
+            mysqlData = new kx.PersistentVolumeClaim("voting-storage-mysql-data", {
+                metadata: meta("voting-storage-mysql-data", { app: "voting-storage", version: "2.0" }),
+                spec: { accessModes: ["ReadWriteOnce"], resources: { requests: { storage: "5Gi" } } },
+            }, { ...k8sOpts, retainOnDelete: true });
+            mysqlInit = new kx.ConfigMap("voting-storage-mysql-init", {
+                metadata: meta("voting-storage-mysql-init", { app: "voting-storage", version: "2.0" }),
+                data: { "init.sql": fs.readFileSync(MYSQL_INIT_SQL, "utf8") },
+            }, k8sOpts);
+        }
+
+        // Workloads ----------------------------------------------------------------------
+        const deployments = new Map<string, kx.Deployment>();
+        for (const ref of plan.workloads) {
+            const labels = { app: ref.component, version: ref.version };
+            const podSpec = this.podSpec(ref, args, { redisData, mysqlSecret, mysqlData, mysqlInit });
+            const deploymentName = workloadName(ref);
+            const deployment = new kx.Deployment(deploymentName, {
+                metadata: meta(deploymentName, labels),
+                spec: {
+                    replicas: ref.component === "voting-app" ? args.appReplicas : 1,
+                    selector: { matchLabels: labels },
+                    // Storage holds a ReadWriteOnce volume: the old pod must go before the new one mounts it.
+                    strategy: ref.component === "voting-storage" ? { type: "Recreate" } : undefined,
+                    template: { metadata: { labels }, spec: podSpec },
+                },
+            }, k8sOpts);
+            deployments.set(`${ref.component}@${ref.version}`, deployment);
+        }
+
+        // Services: one per component, selecting on `app` only, every port's protocol declared.
+        const httpService = (component: Component) =>
+            new kx.Service(component, {
+                metadata: meta(component, { app: component }),
+                spec: {
+                    selector: { app: component },
+                    ports: [{ name: "http", port: APP_PORT, targetPort: APP_PORT, protocol: "TCP", appProtocol: "http" }],
+                },
+            }, k8sOpts);
+        httpService("voting-app");
+        httpService("voting-analytics");
+
+        // Istio objects -----------------------------------------------------------------------
+        const istioOpts = { ...k8sOpts, dependsOn: args.meshReady };
+        const gateway = new k8s.apiextensions.CustomResource(GATEWAY_NAME, {
+            apiVersion: "networking.istio.io/v1",
+            kind: "Gateway",
+            metadata: meta(GATEWAY_NAME),
+            spec: pulumi.output(args.gatewaySelector).apply(gatewaySpec),
+        }, istioOpts);
+
+        const fragments = new Map<string, k8s.apiextensions.CustomResource>();
+        for (const dr of destinationRuleFragments(plan, APP_NAMESPACE)) {
+            fragments.set(`${dr.component}@${dr.version}`, new k8s.apiextensions.CustomResource(dr.name, {
+                apiVersion: "networking.istio.io/v1",
+                kind: "DestinationRule",
+                metadata: meta(dr.name, { app: dr.component, version: dr.version }),
+                spec: dr.spec,
+            }, istioOpts));
+        }
+
+        const storageService = (dependsOn: pulumi.Resource[]) =>
+            new kx.Service("voting-storage", {
+                metadata: meta("voting-storage", { app: "voting-storage" }),
+                spec: {
+                    selector: { app: "voting-storage" },
+                    ports: plan.storageVersions.map((version: StorageVersion) => {
+                        const { port, portName } = STORAGE_ENGINES[version];
+                        return { name: portName, port, targetPort: port, protocol: "TCP", appProtocol: "tcp" };
+                    }),
+                },
+            }, { ...k8sOpts, dependsOn });
+
+        // A VirtualService is applied only once every subset it routes to is defined and served.
+        const routingDependencies = (vs: VirtualServiceManifest, extra: pulumi.Resource[]) => [
+            ...extra,
+            ...vs.routesTo.flatMap((ref) => [fragments.get(`${ref.component}@${ref.version}`)!, deployments.get(`${ref.component}@${ref.version}`)!]),
+        ];
+        const storageFirst = plan.storageServiceOrder === "before-routing" ? storageService([]) : undefined;
+        const manifests = [ingressVirtualService(plan, APP_NAMESPACE), ...serviceVirtualServices(plan, APP_NAMESPACE)];
+        const virtualServices = manifests.map((vs) => {
+            const extra: pulumi.Resource[] = [...(storageFirst ? [storageFirst] : [])];
+            if (vs.name === "voting-app") {
+                extra.push(gateway);
+                // Without subsets the ingress route reaches every app pod: wait for them all.
+                if (vs.routesTo.length === 0) extra.push(...plan.workloads.filter((wl) => wl.component === "voting-app").map((wl) => deployments.get(`${wl.component}@${wl.version}`)!));
+            }
+            return new k8s.apiextensions.CustomResource(`${vs.name}-virtualservice`, {
+                apiVersion: "networking.istio.io/v1",
+                kind: "VirtualService",
+                metadata: meta(vs.name),
+                spec: vs.spec,
+            }, { ...istioOpts, dependsOn: [...args.meshReady, ...routingDependencies(vs, extra)] });
+        });
+        if (!storageFirst) storageService(virtualServices);
+
+        if (plan.stage.strictMtls) {
+            new k8s.apiextensions.CustomResource("default-peerauthentication", {
+                apiVersion: "security.istio.io/v1",
+                kind: "PeerAuthentication",
+                metadata: meta("default"),
+                spec: peerAuthenticationSpec(),
+            }, { ...istioOpts, dependsOn: [...args.meshReady, ...fragments.values()] });
+        }
+
+        this.namespace = ns;
+        this.deployments = pulumi.all([...deployments.values()].map((d) => d.metadata.name));
+        this.destinationRules = pulumi.all([...fragments.values()].map((f) => f.metadata.name));
+        this.virtualServices = pulumi.all(virtualServices.map((v) => v.metadata.name));
+        this.registerOutputs({
+            namespace: this.namespace,
+            deployments: this.deployments,
+            destinationRules: this.destinationRules,
+            virtualServices: this.virtualServices,
+        });
+    }
+
+    private podSpec(
+        ref: WorkloadRef,
+        args: VotingAppArgs,
+        storage: {
+            redisData: kx.PersistentVolumeClaim;
+            mysqlSecret?: kx.Secret;
+            mysqlData?: kx.PersistentVolumeClaim;
+            mysqlInit?: kx.ConfigMap;
+        },
+    ): kx.types.PodSpec {
+        const image = imageOf(args.images, ref);
+        if (ref.component === "voting-storage") {
+            if (ref.version === "1.0") {
+                return {
+                    containers: [{
+                        name: "redis",
+                        image,
+                        args: ["--appendonly", "yes", "--dir", "/data"],
+                        ports: { redis: 6379 },
+                        resources: { requests: CONTAINER_REQUESTS.redis, limits: { memory: "256Mi" } },
+                        readinessProbe: { exec: { command: ["redis-cli", "ping"] }, periodSeconds: 5 },
+                        livenessProbe: { exec: { command: ["redis-cli", "ping"] }, periodSeconds: 10, failureThreshold: 6 },
+                        volumeMounts: [storage.redisData.mount("/data")],
+                    }],
+                };
+            }
+            const secret = storage.mysqlSecret!;
+            return {
+                containers: [{
+                    name: "mysql",
+                    image,
+                    ports: { mysql: 3306 },
+                    env: {
+                        MYSQL_DATABASE: secret.asEnvValue("MYSQL_DATABASE"),
+                        MYSQL_USER: secret.asEnvValue("MYSQL_USER"),
+                        MYSQL_PASSWORD: secret.asEnvValue("MYSQL_PASSWORD"),
+                        MYSQL_ROOT_PASSWORD: secret.asEnvValue("MYSQL_ROOT_PASSWORD"),
+                    },
+                    resources: { requests: CONTAINER_REQUESTS.mysql, limits: { memory: "1Gi" } },
+                    // `mysqladmin ping` exits 0 whenever the server answers, even "access denied".
+                    readinessProbe: { exec: { command: ["mysqladmin", "ping", "-h", "127.0.0.1"] }, periodSeconds: 5 },
+                    livenessProbe: {
+                        exec: { command: ["mysqladmin", "ping", "-h", "127.0.0.1"] },
+                        initialDelaySeconds: 30,
+                        periodSeconds: 10,
+                        failureThreshold: 6,
+                    },
+                    volumeMounts: [
+                        // A sub-directory: a fresh disk's lost+found would stop MySQL 8 initialising.
+                        storage.mysqlData!.mount("/var/lib/mysql", "mysql"),
+                        storage.mysqlInit!.mount("/docker-entrypoint-initdb.d"),
+                    ],
+                }],
+            };
+        }
+
+        const store = STORAGE_ENGINES[storageFor(ref.component, ref.version)];
+        const storageEnv: kx.types.EnvMap =
+            store.engine === "redis"
+                ? { REDIS_HOST: "voting-storage", REDIS_PORT: String(store.port) }
+                : {
+                      MYSQL_HOST: "voting-storage",
+                      MYSQL_PORT: String(store.port),
+                      MYSQL_DATABASE: storage.mysqlSecret!.asEnvValue("MYSQL_DATABASE"),
+                      MYSQL_USER: storage.mysqlSecret!.asEnvValue("MYSQL_USER"),
+                      MYSQL_PASSWORD: storage.mysqlSecret!.asEnvValue("MYSQL_PASSWORD"),
+                  };
+        const appEnv: kx.types.EnvMap =
+            ref.component === "voting-app"
+                ? { ANALYTICS_HOST: "voting-analytics", ANALYTICS_PORT: String(APP_PORT), TITLE: "Azure Voting App", VOTE1VALUE: "Cats", VOTE2VALUE: "Dogs", SHOWDETAILS: "true", FEATUREFLAG: "true" }
+                : { VOTE1VALUE: "Cats", VOTE2VALUE: "Dogs" };
+        const requests = CONTAINER_REQUESTS[ref.component];
+        return {
+            securityContext: { runAsNonRoot: true, seccompProfile: { type: "RuntimeDefault" } },
+            containers: [{
+                name: ref.component,
+                image,
+                ports: { http: APP_PORT },
+                env: { PORT: String(APP_PORT), ...appEnv, ...storageEnv },
+                resources: { requests, limits: { memory: "256Mi" } },
+                readinessProbe: { httpGet: { path: "/readyz", port: APP_PORT }, periodSeconds: 5 },
+                livenessProbe: { httpGet: { path: "/healthz", port: APP_PORT }, periodSeconds: 10, failureThreshold: 3 },
+                securityContext: {
+                    allowPrivilegeEscalation: false,
+                    readOnlyRootFilesystem: true,
+                    capabilities: { drop: ["ALL"] },
+                },
+                volumeMounts: [{ volume: { name: "tmp", emptyDir: {} }, destPath: "/tmp" }],
+            }],
+        };
+    }
+}
+
+/** What serves each component, per user class: for stack outputs and docs. */
+export function servingVersions(plan: StagePlan): Record<string, Record<string, string>> {
+    const analyticsFor = (appVersion: Version): Version[] =>
+        plan.stage.meshRouting
+            ? plan.stage.routes.filter((r) => r.from.component === "voting-app" && r.from.version === appVersion && r.to.component === "voting-analytics").map((r) => r.to.version)
+            : plan.stage.versions["voting-analytics"];
+    const describe = (appVersions: Version[]) => {
+        const analytics = [...new Set(appVersions.flatMap(analyticsFor))].sort();
+        const storage = [...new Set(appVersions.map((v) => storageFor("voting-app", v)))].sort();
+        return {
+            "voting-app": appVersions.join(", "),
+            "voting-analytics": analytics.join(", "),
+            "voting-storage": storage.map((v) => `${v} (${STORAGE_ENGINES[v].engine})`).join(", "),
+        };
+    };
+    const defaultVersions = (Object.keys(plan.defaultAppWeights) as Version[]).sort();
+    return {
+        withoutFeatureFlag: describe(defaultVersions),
+        withFeatureFlag: describe([plan.flaggedAppVersion]),
+    };
+}

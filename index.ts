@@ -1,0 +1,69 @@
+/**
+ * Reads and validates the stack settings, then wires the components: (AKS cluster) -> Kubernetes
+ * provider -> Istio -> the voting app at the chosen stage. Nothing is registered before every
+ * setting has been validated.
+ */
+import * as k8s from "@pulumi/kubernetes";
+import * as pulumi from "@pulumi/pulumi";
+import * as random from "@pulumi/random";
+import { IstioMesh, azureHealthProbeAnnotations, GATEWAY_SERVICE_PORTS } from "./components/istioMesh";
+import { VotingApp, servingVersions } from "./components/votingApp";
+import { planStage } from "./stages/model";
+import { parseSettings } from "./stages/settings";
+
+export = async () => {
+    const config = new pulumi.Config();
+    const settings = parseSettings((key) => config.get(key));
+    const plan = planStage(settings.stage, { canaryWeight: settings.canaryWeight });
+    const mysqlPassword = config.getSecret("mysql.password");
+    const mysqlRootPassword = config.getSecret("mysql.rootPassword");
+
+    let kubeconfig: pulumi.Output<string> | undefined;
+    let clusterOutputs: Record<string, pulumi.Output<string>> = {};
+    if (settings.cluster.mode === "aks") {
+        // Loaded only in aks mode: kubeconfig-mode stacks never load the Azure SDK.
+        const { Provider } = await import("@pulumi/azure-native/provider");
+        const { AksCluster } = await import("./components/aksCluster");
+        const azure = new Provider("azure", { location: settings.cluster.location });
+        const cluster = new AksCluster("voting", settings.cluster, { provider: azure });
+        kubeconfig = cluster.kubeconfig;
+        clusterOutputs = {
+            resourceGroupName: cluster.resourceGroupName,
+            clusterName: cluster.clusterName,
+            kubeconfig: cluster.kubeconfig,
+        };
+    }
+
+    const k8sProvider = new k8s.Provider("k8s", {
+        kubeconfig: kubeconfig ?? settings.cluster.kubeconfigPath,
+        context: settings.cluster.mode === "kubeconfig" ? settings.cluster.context : undefined,
+    });
+    const randomProvider = new random.Provider("random");
+
+    const istio = new IstioMesh("istio", {
+        ...settings.istio,
+        gatewayServiceAnnotations: settings.cluster.mode === "aks" ? azureHealthProbeAnnotations(GATEWAY_SERVICE_PORTS) : {},
+    }, { provider: k8sProvider });
+
+    const app = new VotingApp("voting-app", {
+        plan,
+        appReplicas: settings.appReplicas,
+        images: settings.images,
+        gatewaySelector: istio.gatewaySelector,
+        meshReady: istio.readyForMeshObjects,
+        mysqlPassword,
+        mysqlRootPassword,
+    }, { provider: k8sProvider, randomProvider });
+
+    return {
+        stage: plan.stage.name,
+        stageNumber: plan.stage.number,
+        canaryWeight: plan.stage.weightedCanary ? settings.canaryWeight : 0,
+        versions: servingVersions(plan),
+        ingressIp: istio.ingressIp,
+        ingressUrl: istio.ingressIp.apply((ip) => (ip ? `http://${ip}/` : undefined)),
+        istioVersion: istio.version,
+        namespace: app.namespace,
+        ...clusterOutputs,
+    };
+};

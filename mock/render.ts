@@ -1,0 +1,68 @@
+/**
+ * `npm run --silent render -- --stage <name> [--canary-weight N] [--config key=value ...]`
+ *
+ * Prints, as multi-document YAML, every Kubernetes object the program registers for that stage in
+ * the app namespace (plus the namespace and the Istio Gateway), Secret values redacted, in a fixed
+ * order. It runs the real program under Pulumi's mock runtime: no cloud, cluster or CLI needed.
+ */
+import { parseArgs } from "util";
+import * as YAML from "yaml";
+import { appObjects, KubernetesObject, runProgram } from "./runProgram";
+
+export function redact(object: KubernetesObject): KubernetesObject {
+    if (object.kind !== "Secret") return object;
+    const hide = (data?: Record<string, string>) =>
+        data && Object.fromEntries(Object.keys(data).sort().map((k) => [k, "<redacted>"]));
+    const { data, stringData, ...rest } = object;
+    return { ...rest, ...(data ? { data: hide(data) } : {}), ...(stringData ? { stringData: hide(stringData) } : {}) };
+}
+
+export function toYaml(objects: KubernetesObject[]): string {
+    return objects.map((o) => YAML.stringify(redact(o), { sortMapEntries: true, lineWidth: 0 })).join("---\n");
+}
+
+async function main(argv: string[]): Promise<number> {
+    let values;
+    try {
+        ({ values } = parseArgs({
+            args: argv,
+            options: {
+                stage: { type: "string" },
+                "canary-weight": { type: "string" },
+                config: { type: "string", multiple: true },
+                help: { type: "boolean", short: "h" },
+            },
+            strict: true,
+        }));
+    } catch (err) {
+        process.stderr.write(`render: ${(err as Error).message}\n`);
+        return 2;
+    }
+    if (values.help) {
+        process.stdout.write("usage: npm run --silent render -- --stage <deploy|update|lockdown|canary|finalize> [--canary-weight N] [--config key=value ...]\n");
+        return 0;
+    }
+    const config: Record<string, string> = {};
+    for (const pair of values.config ?? []) {
+        const at = pair.indexOf("=");
+        if (at <= 0) {
+            process.stderr.write(`render: --config expects key=value, got ${JSON.stringify(pair)}\n`);
+            return 2;
+        }
+        config[pair.slice(0, at)] = pair.slice(at + 1);
+    }
+    if (values.stage !== undefined) config.stage = values.stage;
+    if (values["canary-weight"] !== undefined) config.canaryWeight = values["canary-weight"];
+    try {
+        const run = await runProgram(config);
+        process.stdout.write(toYaml(appObjects(run)));
+        return 0;
+    } catch (err) {
+        process.stderr.write(`render: ${(err as Error).message}\n`);
+        return 1;
+    }
+}
+
+if (require.main === module) {
+    main(process.argv.slice(2)).then((code) => process.exit(code));
+}

@@ -1,0 +1,230 @@
+/**
+ * Runs the real program (index.ts) under Pulumi's mock runtime and captures every resource it
+ * registers, with its inputs, options and dependencies. `render` and the unit tests both use it,
+ * so what they show is what `pulumi up` registers: there is no second implementation.
+ *
+ * Like the engine, it applies the defaults that Pulumi.yaml declares before the program runs.
+ */
+import * as fs from "fs";
+import * as path from "path";
+import * as pulumi from "@pulumi/pulumi";
+import * as YAML from "yaml";
+
+export const PROJECT_DIR = path.resolve(__dirname, "..");
+const SECRET_SIG = "4dabf18193072939515e22adb298388d";
+
+export interface RegisteredResource {
+    urn: string;
+    type: string;
+    name: string;
+    custom: boolean;
+    /** Inputs as the program sent them, secrets unwrapped. */
+    inputs: Record<string, any>;
+    /** Dotted paths of inputs that were sent as secrets. */
+    secretInputs: string[];
+    parent: string;
+    provider: string;
+    /** URNs this resource waits for (dependsOn and the resources behind its input Outputs). */
+    dependencies: string[];
+    protect: boolean;
+    retainOnDelete: boolean;
+    /** true for `Resource.get` reads of existing objects. */
+    read: boolean;
+}
+
+export interface ProgramRun {
+    resources: RegisteredResource[];
+    outputs: Record<string, unknown>;
+    /** Dotted paths of stack outputs that are secrets. */
+    secretOutputs: string[];
+}
+
+export type StackConfig = Record<string, string>;
+
+interface DeclaredSetting {
+    type?: string;
+    default?: unknown;
+    secret?: boolean;
+}
+
+let projectDefaults: { name: string; defaults: StackConfig; secretKeys: string[] } | undefined;
+
+/** The project name and the defaults declared in Pulumi.yaml's `config` block. */
+export function projectSettings(): { name: string; defaults: StackConfig; secretKeys: string[] } {
+    if (!projectDefaults) {
+        const project = YAML.parse(fs.readFileSync(path.join(PROJECT_DIR, "Pulumi.yaml"), "utf8"));
+        const defaults: StackConfig = {};
+        const secretKeys: string[] = [];
+        for (const [key, decl] of Object.entries<DeclaredSetting>(project.config ?? {})) {
+            if (decl.default !== undefined) defaults[key] = String(decl.default);
+            if (decl.secret) secretKeys.push(key);
+        }
+        projectDefaults = { name: project.name, defaults, secretKeys };
+    }
+    return projectDefaults;
+}
+
+/** Deterministic stand-ins for what providers would return. */
+class StandInMocks implements pulumi.runtime.Mocks {
+    newResource(args: pulumi.runtime.MockResourceArgs): { id: string; state: Record<string, any> } {
+        const state: Record<string, any> = { ...args.inputs };
+        switch (args.type) {
+            case "random:index/randomPassword:RandomPassword":
+                state.result = `mock-${args.name}-0123456789`;
+                break;
+            case "azure-native:containerservice:ManagedCluster":
+            case "azure-native:resources:ResourceGroup":
+                state.name = `${args.name}-1a2b3c`;
+                break;
+            case "kubernetes:core/v1:Service":
+                if (args.id) {
+                    // A read of the ingress gateway's Service: an address from TEST-NET-3.
+                    state.metadata = { name: args.id.split("/")[1], namespace: args.id.split("/")[0] };
+                    state.spec = { type: "LoadBalancer" };
+                    state.status = { loadBalancer: { ingress: [{ ip: "203.0.113.10" }] } };
+                }
+                break;
+        }
+        return { id: args.id || `${args.name}-id`, state };
+    }
+
+    call(args: pulumi.runtime.MockCallArgs): Record<string, any> {
+        if (args.token === "azure-native:containerservice:listManagedClusterUserCredentials") {
+            const kubeconfig = "apiVersion: v1\nkind: Config\nclusters: []\ncontexts: []\nusers: []\n";
+            return { kubeconfigs: [{ name: "clusterUser", value: Buffer.from(kubeconfig).toString("base64") }] };
+        }
+        throw new Error(`no stand-in for the call ${args.token}`);
+    }
+}
+
+function secretPaths(value: unknown, prefix = ""): string[] {
+    if (value === null || typeof value !== "object") return [];
+    const obj = value as Record<string, unknown>;
+    if (obj[SECRET_SIG] === "1b47061264138c4ac30d75fd1eb44270") return [prefix || "."];
+    return Object.entries(obj).flatMap(([k, v]) => secretPaths(v, prefix ? `${prefix}.${k}` : k));
+}
+
+function unwrapSecrets(value: unknown): any {
+    if (Array.isArray(value)) return value.map(unwrapSecrets);
+    if (value === null || typeof value !== "object") return value;
+    const obj = value as Record<string, unknown>;
+    if (obj[SECRET_SIG] === "1b47061264138c4ac30d75fd1eb44270") return unwrapSecrets(obj.value);
+    return Object.fromEntries(Object.entries(obj).map(([k, v]) => [k, unwrapSecrets(v)]));
+}
+
+async function settle(value: unknown): Promise<{ value: unknown; secret: boolean }> {
+    if (pulumi.Output.isInstance(value)) {
+        const output = value as pulumi.Output<unknown>;
+        const [resolved, secret] = await Promise.all([
+            new Promise<unknown>((resolve) => output.apply((v) => { resolve(v); return v; })),
+            (output as any).isSecret as Promise<boolean>,
+        ]);
+        const inner = await settle(resolved);
+        return { value: inner.value, secret: secret || inner.secret };
+    }
+    return { value, secret: false };
+}
+
+let running = false;
+
+/**
+ * Runs index.ts once with `config` (keys without the project prefix, e.g. { stage: "canary" })
+ * on top of Pulumi.yaml's defaults. Throws what the program throws.
+ */
+export async function runProgram(config: StackConfig = {}, secretConfig: StackConfig = {}): Promise<ProgramRun> {
+    if (running) throw new Error("runProgram is not re-entrant");
+    running = true;
+    try {
+        const { name: project, defaults, secretKeys } = projectSettings();
+        const all: Record<string, string> = {};
+        for (const [key, value] of Object.entries({ ...defaults, ...config, ...secretConfig })) all[`${project}:${key}`] = value;
+        const secrets = [...secretKeys, ...Object.keys(secretConfig)].map((k) => `${project}:${k}`);
+        pulumi.runtime.setAllConfig(all, secrets.filter((k) => k in all));
+        await pulumi.runtime.setMocks(new StandInMocks(), project, "mock", false);
+
+        const resources: RegisteredResource[] = [];
+        const monitor = (pulumi.runtime as any).getMonitor();
+        const capture = (req: any, read: boolean) => {
+            const raw = (read ? req.getProperties() : req.getObject())?.toJavaScript() ?? {};
+            const type: string = req.getType();
+            const name: string = req.getName();
+            const parent: string = req.getParent();
+            resources.push({
+                urn: monitor.newUrn(parent, type, name),
+                type,
+                name,
+                custom: read ? true : req.getCustom(),
+                inputs: unwrapSecrets(raw),
+                secretInputs: secretPaths(raw),
+                parent,
+                provider: req.getProvider(),
+                dependencies: read ? req.getDependenciesList() : req.getDependenciesList(),
+                protect: read ? false : Boolean(req.getProtect()),
+                retainOnDelete: read ? false : Boolean(req.getRetainondelete()),
+                read,
+            });
+        };
+        const register = monitor.registerResource.bind(monitor);
+        const readResource = monitor.readResource.bind(monitor);
+        monitor.registerResource = (req: any, callback: any) => { capture(req, false); return register(req, callback); };
+        monitor.readResource = (req: any, callback: any) => { capture(req, true); return readResource(req, callback); };
+
+        // eslint-disable-next-line @typescript-eslint/no-var-requires
+        const program: () => Promise<Record<string, unknown>> = require(path.join(PROJECT_DIR, "index"));
+        const returned = await program();
+        const outputs: Record<string, unknown> = {};
+        const secretOutputs: string[] = [];
+        for (const [key, value] of Object.entries(returned)) {
+            const settled = await settle(value);
+            outputs[key] = settled.value;
+            if (settled.secret) secretOutputs.push(key);
+        }
+        await require("@pulumi/pulumi/runtime/settings").waitForRPCs();
+        return { resources, outputs, secretOutputs };
+    } finally {
+        running = false;
+    }
+}
+
+/** Kubernetes kinds in the order `render` prints them (then by name). */
+export const KIND_ORDER = [
+    "Namespace",
+    "Secret",
+    "ConfigMap",
+    "PersistentVolumeClaim",
+    "Service",
+    "Deployment",
+    "Gateway",
+    "DestinationRule",
+    "VirtualService",
+    "PeerAuthentication",
+];
+
+export interface KubernetesObject {
+    apiVersion: string;
+    kind: string;
+    metadata: { name: string; namespace?: string; labels?: Record<string, string>; [k: string]: unknown };
+    [k: string]: any;
+}
+
+/** A registered Kubernetes resource as the object sent to the API server. */
+export function asKubernetesObject(resource: RegisteredResource): KubernetesObject | undefined {
+    if (!resource.type.startsWith("kubernetes:") || resource.read || !resource.custom) return undefined;
+    if (resource.type.startsWith("kubernetes:helm.sh/") || resource.type === "pulumi:providers:kubernetes") return undefined;
+    const { apiVersion, kind } = resource.inputs;
+    if (!apiVersion || !kind) return undefined;
+    return resource.inputs as KubernetesObject;
+}
+
+/**
+ * The app stack of a run: every Kubernetes object in the app namespace, the namespace itself and
+ * the Istio Gateway, sorted deterministically.
+ */
+export function appObjects(run: ProgramRun, namespace = "voting"): KubernetesObject[] {
+    const objects = run.resources
+        .map(asKubernetesObject)
+        .filter((o): o is KubernetesObject => o !== undefined)
+        .filter((o) => o.metadata.namespace === namespace || (o.kind === "Namespace" && o.metadata.name === namespace));
+    const rank = (kind: string) => (KIND_ORDER.includes(kind) ? KIND_ORDER.indexOf(kind) : KIND_ORDER.length);
+    return objects.sort((a, b) => rank(a.kind) - rank(b.kind) || a.kind.localeCompare(b.kind) || a.metadata.name.localeCompare(b.metadata.name));
+}

@@ -1,0 +1,233 @@
+/**
+ * The rollout, as data. No Pulumi in here: this module says which component versions run at
+ * each stage and how traffic flows between them. `components/` turns a StagePlan into resources.
+ *
+ * The stage table is the product brief's (docs/product.md, "The five stages").
+ */
+
+export const COMPONENTS = ["voting-app", "voting-analytics", "voting-storage"] as const;
+export type Component = (typeof COMPONENTS)[number];
+
+export const VERSIONS = ["1.0", "1.1", "2.0"] as const;
+export type Version = (typeof VERSIONS)[number];
+
+export const STAGE_NAMES = ["deploy", "update", "lockdown", "canary", "finalize"] as const;
+export type StageName = (typeof STAGE_NAMES)[number];
+
+/** One Deployment: a component at a version. */
+export interface WorkloadRef {
+    component: Component;
+    version: Version;
+}
+
+/** Which storage engine each storage version is, and the port its Service exposes. */
+export const STORAGE_ENGINES = {
+    "1.0": { engine: "redis", port: 6379, portName: "tcp-redis" },
+    "2.0": { engine: "mysql", port: 3306, portName: "tcp-mysql" },
+} as const;
+export type StorageVersion = keyof typeof STORAGE_ENGINES;
+export type StorageEngine = (typeof STORAGE_ENGINES)[StorageVersion]["engine"];
+
+/** Which storage version each app/analytics version talks to (the app contract). */
+export const STORAGE_OF: Record<"voting-app" | "voting-analytics", Partial<Record<Version, StorageVersion>>> = {
+    "voting-app": { "1.0": "1.0", "2.0": "2.0" },
+    "voting-analytics": { "1.0": "1.0", "1.1": "1.0", "2.0": "2.0" },
+};
+
+/**
+ * A mesh route: requests from `from` (a running workload) to `to.component` go to `to.version`.
+ * Only stages with `meshRouting` have them; the others use plain Kubernetes Service round robin.
+ */
+export interface MeshRoute {
+    from: WorkloadRef;
+    to: WorkloadRef;
+}
+
+export interface StageDefinition {
+    name: StageName;
+    number: number;
+    summary: string;
+    /** Versions of each component that run (one Deployment each). */
+    versions: Record<Component, Version[]>;
+    /** Users without the feature-flag cookie reach this app version. */
+    defaultAppVersion: Version;
+    /** Users with `featureflag=on` reach this app version (same as default where there is no canary). */
+    flaggedAppVersion: Version;
+    /** Whether `canaryWeight` applies: a share of unflagged users goes to flaggedAppVersion. */
+    weightedCanary: boolean;
+    /** DestinationRules with version subsets and VirtualServices for every component. */
+    meshRouting: boolean;
+    /** Service-to-service routes (only with meshRouting). */
+    routes: MeshRoute[];
+    /** Namespace-wide PeerAuthentication in STRICT mode. */
+    strictMtls: boolean;
+}
+
+const w = (component: Component, version: Version): WorkloadRef => ({ component, version });
+const chain = (app: Version, analytics: Version, storage: StorageVersion): MeshRoute[] => [
+    { from: w("voting-app", app), to: w("voting-analytics", analytics) },
+    { from: w("voting-app", app), to: w("voting-storage", storage) },
+    { from: w("voting-analytics", analytics), to: w("voting-storage", storage) },
+];
+
+export const STAGES: readonly StageDefinition[] = [
+    {
+        name: "deploy",
+        number: 1,
+        summary: "storage 1.0 (Redis), analytics 1.0, app 1.0; Gateway and ingress VirtualService",
+        versions: { "voting-app": ["1.0"], "voting-analytics": ["1.0"], "voting-storage": ["1.0"] },
+        defaultAppVersion: "1.0",
+        flaggedAppVersion: "1.0",
+        weightedCanary: false,
+        meshRouting: false,
+        routes: [],
+        strictMtls: false,
+    },
+    {
+        name: "update",
+        number: 2,
+        summary: "+ analytics 1.1; app 1.0 reaches analytics 1.0 and 1.1 in turn (Service round robin)",
+        versions: { "voting-app": ["1.0"], "voting-analytics": ["1.0", "1.1"], "voting-storage": ["1.0"] },
+        defaultAppVersion: "1.0",
+        flaggedAppVersion: "1.0",
+        weightedCanary: false,
+        meshRouting: false,
+        routes: [],
+        strictMtls: false,
+    },
+    {
+        name: "lockdown",
+        number: 3,
+        summary: "version subsets and VirtualServices for every component, mTLS STRICT; app 1.0 -> analytics 1.1 only",
+        versions: { "voting-app": ["1.0"], "voting-analytics": ["1.0", "1.1"], "voting-storage": ["1.0"] },
+        defaultAppVersion: "1.0",
+        flaggedAppVersion: "1.0",
+        weightedCanary: false,
+        meshRouting: true,
+        routes: chain("1.0", "1.1", "1.0"),
+        strictMtls: true,
+    },
+    {
+        name: "canary",
+        number: 4,
+        summary: "+ the 2.0 chain (MySQL); cookie featureflag=on (and canaryWeight % of the rest) -> app 2.0",
+        versions: {
+            "voting-app": ["1.0", "2.0"],
+            "voting-analytics": ["1.0", "1.1", "2.0"],
+            "voting-storage": ["1.0", "2.0"],
+        },
+        defaultAppVersion: "1.0",
+        flaggedAppVersion: "2.0",
+        weightedCanary: true,
+        meshRouting: true,
+        routes: [...chain("1.0", "1.1", "1.0"), ...chain("2.0", "2.0", "2.0")],
+        strictMtls: true,
+    },
+    {
+        name: "finalize",
+        number: 5,
+        summary: "only the 2.0 chain runs; every user reaches app 2.0",
+        versions: { "voting-app": ["2.0"], "voting-analytics": ["2.0"], "voting-storage": ["2.0"] },
+        defaultAppVersion: "2.0",
+        flaggedAppVersion: "2.0",
+        weightedCanary: false,
+        meshRouting: true,
+        routes: chain("2.0", "2.0", "2.0"),
+        strictMtls: true,
+    },
+];
+
+/** A stage with the user's settings applied: what `pulumi up` must make true. */
+export interface StagePlan {
+    stage: StageDefinition;
+    workloads: WorkloadRef[];
+    /** Subsets each component's DestinationRules define (empty without mesh routing). */
+    subsets: Record<Component, Version[]>;
+    /** Ingress routing for users without the flag cookie: app version -> weight (sums to 100). */
+    defaultAppWeights: Partial<Record<Version, number>>;
+    flaggedAppVersion: Version;
+    /** Storage versions, hence Service ports, the voting-storage Service exposes. */
+    storageVersions: StorageVersion[];
+    /**
+     * When the voting-storage Service may change during a `pulumi up` into this stage, relative
+     * to the VirtualServices: ports it gains must exist before routing uses them; ports it
+     * loses must outlive the routing that used them. See `storageServiceOrder`.
+     */
+    storageServiceOrder: "before-routing" | "after-routing";
+}
+
+export interface StageOptions {
+    /** Percent (0-100) of unflagged users that the canary stage sends to app 2.0. */
+    canaryWeight: number;
+}
+
+export function stageByName(name: StageName): StageDefinition {
+    const found = STAGES.find((s) => s.name === name);
+    if (!found) throw new Error(`no stage named ${name}`);
+    return found;
+}
+
+/** The stages next to this one: where a `pulumi up` into it can come from (forward or rollback). */
+export function neighbours(name: StageName): StageDefinition[] {
+    const i = STAGE_NAMES.indexOf(name);
+    return [STAGES[i - 1], STAGES[i + 1]].filter((s): s is StageDefinition => s !== undefined);
+}
+
+export function storageVersionsOf(stage: StageDefinition): StorageVersion[] {
+    return stage.versions["voting-storage"].filter((v): v is StorageVersion => v in STORAGE_ENGINES);
+}
+
+/**
+ * Make before break for the one object that stages update in place and that routing depends on:
+ * the voting-storage Service's ports. Entering a stage whose ports are a superset of every
+ * neighbour's, the Service changes first (new ports exist before anything routes to them);
+ * otherwise it changes last (old ports stay until routing has moved away). A stage whose ports
+ * grow from one neighbour and shrink from another cannot be entered safely in one step.
+ */
+export function storageServiceOrder(name: StageName): "before-routing" | "after-routing" {
+    const ports = new Set(storageVersionsOf(stageByName(name)));
+    const others = neighbours(name).map((n) => new Set(storageVersionsOf(n)));
+    const superset = others.every((o) => [...o].every((p) => ports.has(p)));
+    const subset = others.every((o) => [...ports].every((p) => o.has(p)));
+    if (superset) return "before-routing";
+    if (subset) return "after-routing";
+    throw new Error(`stage ${name}: storage ports grow from one neighbour and shrink from another`);
+}
+
+export function planStage(name: StageName, options: StageOptions): StagePlan {
+    const stage = stageByName(name);
+    const workloads = COMPONENTS.flatMap((component) => stage.versions[component].map((version) => w(component, version)));
+    const subsets = Object.fromEntries(COMPONENTS.map((c) => [c, [] as Version[]])) as Record<Component, Version[]>;
+    if (stage.meshRouting) {
+        const add = (ref: WorkloadRef) => {
+            if (!subsets[ref.component].includes(ref.version)) subsets[ref.component].push(ref.version);
+        };
+        add(w("voting-app", stage.defaultAppVersion));
+        add(w("voting-app", stage.flaggedAppVersion));
+        stage.routes.forEach((r) => add(r.to));
+        for (const c of COMPONENTS) subsets[c].sort();
+    }
+    const defaultAppWeights: Partial<Record<Version, number>> = {};
+    const canaryShare = stage.weightedCanary ? options.canaryWeight : 0;
+    if (canaryShare < 100) defaultAppWeights[stage.defaultAppVersion] = 100 - canaryShare;
+    if (canaryShare > 0) defaultAppWeights[stage.flaggedAppVersion] = canaryShare;
+    return {
+        stage,
+        workloads,
+        subsets,
+        defaultAppWeights,
+        flaggedAppVersion: stage.flaggedAppVersion,
+        storageVersions: storageVersionsOf(stage),
+        storageServiceOrder: storageServiceOrder(name),
+    };
+}
+
+/** Kubernetes-safe suffix for a version: "1.0" -> "1-0" (Deployment names, subset names). */
+export function versionSlug(version: Version): string {
+    return version.replace(/\./g, "-");
+}
+
+/** The Istio subset name for a version: "1.0" -> "v1-0", as in the walkthrough. */
+export function subsetName(version: Version): string {
+    return `v${versionSlug(version)}`;
+}

@@ -1,0 +1,164 @@
+/**
+ * Stack settings, validated. No Pulumi in here: `index.ts` hands over a lookup function backed by
+ * pulumi.Config (whose defaults come from Pulumi.yaml), and every bad value stops the program with
+ * a message naming the setting, the value and what is valid, before any resource is registered.
+ */
+import { STAGE_NAMES, StageName, WorkloadRef, versionSlug } from "./model";
+
+export const PROJECT = "aks-istio-canary";
+
+export const CLUSTER_MODES = ["aks", "kubeconfig"] as const;
+export type ClusterMode = (typeof CLUSTER_MODES)[number];
+
+export interface ImageSettings {
+    registry: string;
+    /** Tag per Deployment name (voting-app-1-0 -> "1.0"). */
+    tags: Record<string, string>;
+    redis: string;
+    mysql: string;
+}
+
+export interface Settings {
+    stage: StageName;
+    canaryWeight: number;
+    appReplicas: number;
+    cluster: {
+        mode: ClusterMode;
+        location: string;
+        nodeCount: number;
+        nodeVmSize: string;
+        kubernetesVersion?: string;
+        kubeconfigPath?: string;
+        context?: string;
+    };
+    istio: {
+        install: boolean;
+        version: string;
+        chartRepository: string;
+        gatewayName: string;
+        gatewayNamespace: string;
+    };
+    images: ImageSettings;
+}
+
+export class SettingError extends Error {
+    constructor(key: string, value: string | undefined, expected: string) {
+        const shown = value === undefined ? "(not set)" : JSON.stringify(value);
+        super(`Invalid setting ${PROJECT}:${key} = ${shown}: expected ${expected}.`);
+        this.name = "SettingError";
+    }
+}
+
+/** Returns the raw config value for a key, or undefined when it is not set. */
+export type ConfigLookup = (key: string) => string | undefined;
+
+/** The Deployment name of a workload: voting-app at 1.0 -> voting-app-1-0. */
+export function workloadName(ref: WorkloadRef): string {
+    return `${ref.component}-${versionSlug(ref.version)}`;
+}
+
+/** Every app/analytics Deployment that runs an image the product builds. */
+export const BUILT_WORKLOADS: WorkloadRef[] = [
+    { component: "voting-app", version: "1.0" },
+    { component: "voting-app", version: "2.0" },
+    { component: "voting-analytics", version: "1.0" },
+    { component: "voting-analytics", version: "1.1" },
+    { component: "voting-analytics", version: "2.0" },
+];
+
+function required(get: ConfigLookup, key: string, expected: string): string {
+    const value = get(key);
+    if (value === undefined || value.trim() === "") throw new SettingError(key, value, expected);
+    return value.trim();
+}
+
+function optional(get: ConfigLookup, key: string): string | undefined {
+    const value = get(key)?.trim();
+    return value ? value : undefined;
+}
+
+function integer(get: ConfigLookup, key: string, min: number, max: number): number {
+    const expected = max === Infinity ? `an integer >= ${min}` : `an integer from ${min} to ${max}`;
+    const raw = required(get, key, expected);
+    if (!/^[+-]?\d+$/.test(raw)) throw new SettingError(key, raw, expected);
+    const n = Number(raw);
+    if (!Number.isSafeInteger(n) || n < min || n > max) throw new SettingError(key, raw, expected);
+    return n;
+}
+
+function oneOf<T extends string>(get: ConfigLookup, key: string, valid: readonly T[]): T {
+    const expected = `one of ${valid.join(", ")}`;
+    const raw = required(get, key, expected);
+    if (!(valid as readonly string[]).includes(raw)) throw new SettingError(key, raw, expected);
+    return raw as T;
+}
+
+function boolean(get: ConfigLookup, key: string): boolean {
+    const raw = required(get, key, "true or false");
+    if (raw === "true") return true;
+    if (raw === "false") return false;
+    throw new SettingError(key, raw, "true or false");
+}
+
+export function parseStage(raw: string | undefined): StageName {
+    const expected = `one of ${STAGE_NAMES.join(", ")} (or their numbers 1-${STAGE_NAMES.length})`;
+    const value = raw?.trim().toLowerCase();
+    if (!value) throw new SettingError("stage", raw, expected);
+    if ((STAGE_NAMES as readonly string[]).includes(value)) return value as StageName;
+    if (/^[1-9]$/.test(value) && Number(value) <= STAGE_NAMES.length) return STAGE_NAMES[Number(value) - 1];
+    throw new SettingError("stage", raw, expected);
+}
+
+export function imageTagKey(ref: WorkloadRef): string {
+    return `images.${workloadName(ref)}`;
+}
+
+/** Validates every setting at once, in a fixed order, so the first error is deterministic. */
+export function parseSettings(get: ConfigLookup): Settings {
+    const stage = parseStage(get("stage"));
+    const canaryWeight = integer(get, "canaryWeight", 0, 100);
+    const appReplicas = integer(get, "appReplicas", 1, 50);
+    const mode = oneOf(get, "cluster.mode", CLUSTER_MODES);
+    const cluster: Settings["cluster"] = {
+        mode,
+        location: required(get, "cluster.location", "an Azure region such as westeurope"),
+        nodeCount: integer(get, "cluster.nodeCount", 1, 100),
+        nodeVmSize: required(get, "cluster.nodeVmSize", "an Azure VM size such as Standard_D2s_v5"),
+        kubernetesVersion: optional(get, "cluster.kubernetesVersion"),
+        kubeconfigPath: optional(get, "cluster.kubeconfig"),
+        context: optional(get, "cluster.context"),
+    };
+    const install = boolean(get, "istio.install");
+    const istio: Settings["istio"] = {
+        install,
+        version: required(get, "istio.version", "an Istio release such as 1.30.3"),
+        chartRepository: required(get, "istio.chartRepository", "the URL of Istio's Helm chart repository"),
+        gatewayName: required(get, "istio.gatewayName", "the name of the ingress gateway release"),
+        gatewayNamespace: required(get, "istio.gatewayNamespace", "a namespace name"),
+    };
+    if (!/^\d+\.\d+\.\d+$/.test(istio.version)) {
+        throw new SettingError("istio.version", istio.version, "an Istio release such as 1.30.3");
+    }
+    const tags: Record<string, string> = {};
+    for (const ref of BUILT_WORKLOADS) {
+        tags[workloadName(ref)] = required(get, imageTagKey(ref), "an image tag");
+    }
+    const images: ImageSettings = {
+        registry: required(get, "images.registry", "a container registry such as myregistry.azurecr.io").replace(/\/+$/, ""),
+        tags,
+        redis: required(get, "images.redis", "a Redis image reference"),
+        mysql: required(get, "images.mysql", "a MySQL 8 image reference"),
+    };
+    for (const [key, value] of [["images.redis", images.redis], ["images.mysql", images.mysql], ["images.registry", images.registry]]) {
+        if (/mcr\.microsoft\.com\/aks\/samples\/voting/.test(value)) {
+            throw new SettingError(key, value, "an image that exists: the walkthrough's mcr.microsoft.com/aks/samples/voting images were deleted in 2023");
+        }
+    }
+    return { stage, canaryWeight, appReplicas, cluster, istio, images };
+}
+
+/** The image a built workload runs: <registry>/<component>:<tag>. */
+export function imageOf(images: ImageSettings, ref: WorkloadRef): string {
+    if (ref.component === "voting-storage") return ref.version === "1.0" ? images.redis : images.mysql;
+    return `${images.registry}/${ref.component}:${images.tags[workloadName(ref)]}`;
+}
