@@ -90,11 +90,14 @@ export class VotingApp extends pulumi.ComponentResource {
             plan.workloads.some((wl) => wl.component === component && wl.version === version);
         const mysqlRuns = runs("voting-storage", "2.0");
 
-        // Storage objects -------------------------------------------------------------
-        const redisData = new kx.PersistentVolumeClaim("voting-storage-redis-data", {
-            metadata: meta("voting-storage-redis-data", { app: "voting-storage", version: "1.0" }),
-            spec: { accessModes: ["ReadWriteOnce"], resources: { requests: { storage: "1Gi" } } },
-        }, { ...k8sOpts, retainOnDelete: true });
+        // Storage objects: the volumes are retained when a stage drops them, so votes survive
+        // finalize and rollbacks, and the next stage that needs them adopts them again.
+        const redisData = runs("voting-storage", "1.0")
+            ? new kx.PersistentVolumeClaim("voting-storage-redis-data", {
+                  metadata: meta("voting-storage-redis-data", { app: "voting-storage", version: "1.0" }),
+                  spec: { accessModes: ["ReadWriteOnce"], resources: { requests: { storage: "1Gi" } } },
+              }, { ...k8sOpts, retainOnDelete: true })
+            : undefined;
         let mysqlSecret: kx.Secret | undefined;
         let mysqlData: kx.PersistentVolumeClaim | undefined;
         let mysqlInit: kx.ConfigMap | undefined;
@@ -180,28 +183,35 @@ export class VotingApp extends pulumi.ComponentResource {
                 },
             }, { ...k8sOpts, dependsOn });
 
-        // A VirtualService is applied only once every subset it routes to is defined and served.
-        const routingDependencies = (vs: VirtualServiceManifest, extra: pulumi.Resource[]) => [
-            ...extra,
-            ...vs.routesTo.flatMap((ref) => [fragments.get(`${ref.component}@${ref.version}`)!, deployments.get(`${ref.component}@${ref.version}`)!]),
-        ];
-        const storageFirst = plan.storageServiceOrder === "before-routing" ? storageService([]) : undefined;
-        const manifests = [ingressVirtualService(plan, APP_NAMESPACE), ...serviceVirtualServices(plan, APP_NAMESPACE)];
-        const virtualServices = manifests.map((vs) => {
-            const extra: pulumi.Resource[] = [...(storageFirst ? [storageFirst] : [])];
-            if (vs.name === "voting-app") {
-                extra.push(gateway);
-                // Without subsets the ingress route reaches every app pod: wait for them all.
-                if (vs.routesTo.length === 0) extra.push(...plan.workloads.filter((wl) => wl.component === "voting-app").map((wl) => deployments.get(`${wl.component}@${wl.version}`)!));
-            }
-            return new k8s.apiextensions.CustomResource(`${vs.name}-virtualservice`, {
+        // A VirtualService is applied only once every subset it routes to is defined and served
+        // (creates, which Pulumi runs before their dependents). Between the in-place changes, the
+        // stage's change order decides (see stages/model.ts, changeOrder).
+        const servedBy = (vs: VirtualServiceManifest) =>
+            vs.routesTo.flatMap((ref) => [fragments.get(`${ref.component}@${ref.version}`)!, deployments.get(`${ref.component}@${ref.version}`)!]);
+        const virtualService = (vs: VirtualServiceManifest, dependsOn: pulumi.Resource[]) =>
+            new k8s.apiextensions.CustomResource(`${vs.name}-virtualservice`, {
                 apiVersion: "networking.istio.io/v1",
                 kind: "VirtualService",
                 metadata: meta(vs.name),
                 spec: vs.spec,
-            }, { ...istioOpts, dependsOn: [...args.meshReady, ...routingDependencies(vs, extra)] });
-        });
-        if (!storageFirst) storageService(virtualServices);
+            }, { ...istioOpts, dependsOn: [...args.meshReady, ...servedBy(vs), ...dependsOn] });
+
+        const ingress = ingressVirtualService(plan, APP_NAMESPACE);
+        // Without subsets the ingress route reaches every app pod: wait for them all.
+        const appPods = plan.workloads.filter((wl) => wl.component === "voting-app").map((wl) => deployments.get(`${wl.component}@${wl.version}`)!);
+        const inner = serviceVirtualServices(plan, APP_NAMESPACE);
+        let virtualServices: k8s.apiextensions.CustomResource[];
+        if (plan.changeOrder === "expand") {
+            const storage = storageService([]);
+            const innerResources = inner.map((vs) => virtualService(vs, [storage]));
+            const ingressResource = virtualService(ingress, [gateway, ...appPods, storage, ...innerResources]);
+            virtualServices = [ingressResource, ...innerResources];
+        } else {
+            const ingressResource = virtualService(ingress, [gateway, ...appPods]);
+            const innerResources = inner.map((vs) => virtualService(vs, [ingressResource]));
+            virtualServices = [ingressResource, ...innerResources];
+            storageService(virtualServices);
+        }
 
         if (plan.stage.strictMtls) {
             new k8s.apiextensions.CustomResource("default-peerauthentication", {
@@ -228,7 +238,7 @@ export class VotingApp extends pulumi.ComponentResource {
         ref: WorkloadRef,
         args: VotingAppArgs,
         storage: {
-            redisData: kx.PersistentVolumeClaim;
+            redisData?: kx.PersistentVolumeClaim;
             mysqlSecret?: kx.Secret;
             mysqlData?: kx.PersistentVolumeClaim;
             mysqlInit?: kx.ConfigMap;
@@ -246,7 +256,7 @@ export class VotingApp extends pulumi.ComponentResource {
                         resources: { requests: CONTAINER_REQUESTS.redis, limits: { memory: "256Mi" } },
                         readinessProbe: { exec: { command: ["redis-cli", "ping"] }, periodSeconds: 5 },
                         livenessProbe: { exec: { command: ["redis-cli", "ping"] }, periodSeconds: 10, failureThreshold: 6 },
-                        volumeMounts: [storage.redisData.mount("/data")],
+                        volumeMounts: [storage.redisData!.mount("/data")],
                     }],
                 };
             }

@@ -125,6 +125,14 @@ async function settle(value: unknown): Promise<{ value: unknown; secret: boolean
     return { value, secret: false };
 }
 
+/** The program threw: `registered` is what it had registered before (the tests want nothing). */
+export class ProgramError extends Error {
+    constructor(public readonly cause: Error, public readonly registered: RegisteredResource[]) {
+        super(cause.message);
+        this.name = "ProgramError";
+    }
+}
+
 let running = false;
 
 /**
@@ -171,7 +179,13 @@ export async function runProgram(config: StackConfig = {}, secretConfig: StackCo
 
         // eslint-disable-next-line @typescript-eslint/no-var-requires
         const program: () => Promise<Record<string, unknown>> = require(path.join(PROJECT_DIR, "index"));
-        const returned = await program();
+        let returned: Record<string, unknown>;
+        try {
+            returned = await program();
+        } catch (err) {
+            await require("@pulumi/pulumi/runtime/settings").waitForRPCs();
+            throw new ProgramError(err as Error, resources);
+        }
         const outputs: Record<string, unknown> = {};
         const secretOutputs: string[] = [];
         for (const [key, value] of Object.entries(returned)) {

@@ -148,12 +148,8 @@ export interface StagePlan {
     flaggedAppVersion: Version;
     /** Storage versions, hence Service ports, the voting-storage Service exposes. */
     storageVersions: StorageVersion[];
-    /**
-     * When the voting-storage Service may change during a `pulumi up` into this stage, relative
-     * to the VirtualServices: ports it gains must exist before routing uses them; ports it
-     * loses must outlive the routing that used them. See `storageServiceOrder`.
-     */
-    storageServiceOrder: "before-routing" | "after-routing";
+    /** The order of in-place changes when a `pulumi up` enters this stage: see `changeOrder`. */
+    changeOrder: "expand" | "contract";
 }
 
 export interface StageOptions {
@@ -178,20 +174,21 @@ export function storageVersionsOf(stage: StageDefinition): StorageVersion[] {
 }
 
 /**
- * Make before break for the one object that stages update in place and that routing depends on:
- * the voting-storage Service's ports. Entering a stage whose ports are a superset of every
- * neighbour's, the Service changes first (new ports exist before anything routes to them);
- * otherwise it changes last (old ports stay until routing has moved away). A stage whose ports
- * grow from one neighbour and shrink from another cannot be entered safely in one step.
+ * Make before break, for what stages change in place (the VirtualServices and the voting-storage
+ * Service's ports). A stage whose workloads are a superset of every neighbour's *expands* when it
+ * is entered: Service ports first, then the routes inside the mesh (analytics, storage), then the
+ * ingress route that sends users into the new chain. A stage whose workloads are a subset of every
+ * neighbour's *contracts*: the ingress route first (users leave the chain that is going away), then
+ * the routes inside the mesh, then the Service ports. A stage that grows from one neighbour and
+ * shrinks from another cannot be entered safely in one step, so the model refuses it.
  */
-export function storageServiceOrder(name: StageName): "before-routing" | "after-routing" {
-    const ports = new Set(storageVersionsOf(stageByName(name)));
-    const others = neighbours(name).map((n) => new Set(storageVersionsOf(n)));
-    const superset = others.every((o) => [...o].every((p) => ports.has(p)));
-    const subset = others.every((o) => [...ports].every((p) => o.has(p)));
-    if (superset) return "before-routing";
-    if (subset) return "after-routing";
-    throw new Error(`stage ${name}: storage ports grow from one neighbour and shrink from another`);
+export function changeOrder(name: StageName): "expand" | "contract" {
+    const key = (s: StageDefinition) => new Set(COMPONENTS.flatMap((c) => s.versions[c].map((v) => `${c}@${v}`)));
+    const mine = key(stageByName(name));
+    const others = neighbours(name).map(key);
+    if (others.every((o) => [...o].every((x) => mine.has(x)))) return "expand";
+    if (others.every((o) => [...mine].every((x) => o.has(x)))) return "contract";
+    throw new Error(`stage ${name}: its workloads grow from one neighbour and shrink from another`);
 }
 
 export function planStage(name: StageName, options: StageOptions): StagePlan {
@@ -218,7 +215,7 @@ export function planStage(name: StageName, options: StageOptions): StagePlan {
         defaultAppWeights,
         flaggedAppVersion: stage.flaggedAppVersion,
         storageVersions: storageVersionsOf(stage),
-        storageServiceOrder: storageServiceOrder(name),
+        changeOrder: changeOrder(name),
     };
 }
 

@@ -1,0 +1,53 @@
+import { strict as assert } from "assert";
+import { ProgramError, runProgram } from "../mock/runProgram";
+import { parseStage } from "../stages/settings";
+
+/** Runs the program with bad settings: it must throw a clear message and register nothing. */
+async function rejects(config: Record<string, string>, ...expected: RegExp[]) {
+    let error: unknown;
+    try {
+        await runProgram(config);
+    } catch (err) {
+        error = err;
+    }
+    assert.ok(error instanceof ProgramError, `expected the program to throw for ${JSON.stringify(config)}, got ${error}`);
+    for (const re of expected) assert.match(error.message, re);
+    assert.deepEqual(error.registered.map((r) => `${r.type} ${r.name}`), [], "resources registered before the error");
+}
+
+describe("bad settings stop the program before any resource is registered", () => {
+    it("an unknown stage names the setting, the value and the valid stages", () =>
+        rejects({ stage: "bogus" }, /aks-istio-canary:stage/, /"bogus"/, /deploy, update, lockdown, canary, finalize/));
+    it("a stage number out of range", () => rejects({ stage: "6" }, /stage = "6"/, /1-5/));
+    it("stage 0", () => rejects({ stage: "0" }, /stage = "0"/));
+    for (const weight of ["101", "-1", "12.5", "ten", ""]) {
+        it(`canaryWeight ${JSON.stringify(weight)}`, () =>
+            rejects({ stage: "canary", canaryWeight: weight }, /aks-istio-canary:canaryWeight/, /an integer from 0 to 100/));
+    }
+    for (const replicas of ["0", "-3", "1.5", "three"]) {
+        it(`appReplicas ${JSON.stringify(replicas)}`, () => rejects({ appReplicas: replicas }, /aks-istio-canary:appReplicas/, /an integer from 1 to 50/));
+    }
+    it("cluster.nodeCount 0", () => rejects({ "cluster.nodeCount": "0" }, /cluster\.nodeCount = "0"/));
+    it("an unknown cluster mode lists the valid modes", () =>
+        rejects({ "cluster.mode": "gke" }, /aks-istio-canary:cluster\.mode = "gke"/, /one of aks, kubeconfig/));
+    it("istio.install that is not a boolean", () => rejects({ "istio.install": "maybe" }, /istio\.install = "maybe"/, /true or false/));
+    it("istio.version that is not a release", () => rejects({ "istio.version": "latest" }, /istio\.version = "latest"/));
+    it("a missing image registry", () => rejects({ "images.registry": "" }, /images\.registry = ""/, /registry/));
+    it("the deleted sample images are refused", () =>
+        rejects({ "images.registry": "mcr.microsoft.com/aks/samples/voting" }, /deleted in 2023/));
+    it("a bad setting in the canary stage changes nothing either", () => rejects({ stage: "canary", canaryWeight: "250" }, /"250"/));
+});
+
+describe("stage names", () => {
+    it("accepts names and numbers 1-5, any case, trimmed", () => {
+        assert.equal(parseStage("deploy"), "deploy");
+        assert.equal(parseStage(" Canary "), "canary");
+        assert.deepEqual(["1", "2", "3", "4", "5"].map(parseStage), ["deploy", "update", "lockdown", "canary", "finalize"]);
+    });
+    it("the number and the name give the same program", async () => {
+        const byNumber = await runProgram({ stage: "4" });
+        const byName = await runProgram({ stage: "canary" });
+        assert.deepEqual(byNumber.resources.map((r) => r.inputs), byName.resources.map((r) => r.inputs));
+        assert.equal(byNumber.outputs.stage, "canary");
+    });
+});

@@ -1,0 +1,289 @@
+import { strict as assert } from "assert";
+import { appObjects, KubernetesObject, ProgramRun } from "../mock/runProgram";
+import { find, runStage } from "./support/runs";
+
+const common = ["Namespace/voting", "Service/voting-analytics", "Service/voting-app", "Service/voting-storage", "Gateway/voting-app-gateway", "VirtualService/voting-app"];
+const mesh1 = ["DestinationRule/voting-app-v1-0", "DestinationRule/voting-analytics-v1-1", "DestinationRule/voting-storage-v1-0"];
+const mesh2 = ["DestinationRule/voting-app-v2-0", "DestinationRule/voting-analytics-v2-0", "DestinationRule/voting-storage-v2-0"];
+const meshCommon = ["VirtualService/voting-analytics", "VirtualService/voting-storage", "PeerAuthentication/default"];
+const v1 = ["PersistentVolumeClaim/voting-storage-redis-data", "Deployment/voting-storage-1-0", "Deployment/voting-analytics-1-0", "Deployment/voting-app-1-0"];
+const mysql = ["Secret/voting-storage-secret", "ConfigMap/voting-storage-mysql-init", "PersistentVolumeClaim/voting-storage-mysql-data"];
+const v2 = [...mysql, "Deployment/voting-storage-2-0", "Deployment/voting-analytics-2-0", "Deployment/voting-app-2-0"];
+
+/** The product brief's stage table, as the objects each stage must have in namespace voting. */
+const EXPECTED: Record<string, string[]> = {
+    deploy: [...common, ...v1],
+    update: [...common, ...v1, "Deployment/voting-analytics-1-1"],
+    lockdown: [...common, ...v1, "Deployment/voting-analytics-1-1", ...mesh1, ...meshCommon],
+    canary: [...common, ...v1, "Deployment/voting-analytics-1-1", ...mesh1, ...meshCommon, ...v2, ...mesh2],
+    finalize: [...common, ...v2, ...mesh2, ...meshCommon],
+};
+
+const kindName = (o: KubernetesObject) => `${o.kind}/${o.metadata.name}`;
+const k8sResources = (r: ProgramRun) => r.resources.filter((x) => x.type.startsWith("kubernetes:") && !x.read);
+
+describe("each stage registers exactly the brief's objects", () => {
+    for (const [stage, expected] of Object.entries(EXPECTED)) {
+        it(stage, async () => {
+            const objects = appObjects(await runStage(stage));
+            assert.deepEqual(objects.map(kindName).sort(), [...expected].sort());
+        });
+    }
+});
+
+describe("key fields", () => {
+    it("namespace voting is labeled for sidecar injection", async () => {
+        const ns = find(appObjects(await runStage("deploy")), "Namespace", "voting")!;
+        assert.equal(ns.metadata.labels?.["istio-injection"], "enabled");
+    });
+
+    it("pods carry app and version labels, and each Deployment selects exactly its version", async () => {
+        for (const stage of Object.keys(EXPECTED)) {
+            for (const d of appObjects(await runStage(stage)).filter((o) => o.kind === "Deployment")) {
+                const labels = d.spec.template.metadata.labels;
+                const [component, version] = [labels.app, labels.version];
+                assert.ok(component && version, `${d.metadata.name} pod labels ${JSON.stringify(labels)}`);
+                assert.equal(d.metadata.name, `${component}-${version.replace(".", "-")}`);
+                assert.deepEqual(d.spec.selector.matchLabels, { app: component, version });
+            }
+        }
+    });
+
+    it("voting-app 1.0 and 2.0 run 3 replicas by default, the rest 1; appReplicas changes the app", async () => {
+        const replicas = (objects: KubernetesObject[]) =>
+            Object.fromEntries(objects.filter((o) => o.kind === "Deployment").map((d) => [d.metadata.name, d.spec.replicas]));
+        assert.deepEqual(replicas(appObjects(await runStage("canary"))), {
+            "voting-app-1-0": 3, "voting-app-2-0": 3,
+            "voting-analytics-1-0": 1, "voting-analytics-1-1": 1, "voting-analytics-2-0": 1,
+            "voting-storage-1-0": 1, "voting-storage-2-0": 1,
+        });
+        const five = replicas(appObjects(await runStage("canary", { appReplicas: "5" })));
+        assert.equal(five["voting-app-1-0"], 5);
+        assert.equal(five["voting-app-2-0"], 5);
+        assert.equal(five["voting-analytics-1-1"], 1);
+    });
+
+    it("one Service per component selects on app only; every port declares its protocol", async () => {
+        for (const stage of Object.keys(EXPECTED)) {
+            for (const s of appObjects(await runStage(stage)).filter((o) => o.kind === "Service")) {
+                assert.deepEqual(s.spec.selector, { app: s.metadata.name });
+                for (const p of s.spec.ports) {
+                    assert.equal(p.protocol, "TCP");
+                    assert.ok(["http", "tcp"].includes(p.appProtocol), `${s.metadata.name}:${p.port} appProtocol ${p.appProtocol}`);
+                    assert.ok(p.name.startsWith(p.appProtocol), `${s.metadata.name}:${p.port} port name ${p.name} does not carry its protocol`);
+                }
+            }
+        }
+    });
+
+    it("the storage Service exposes Redis, both (canary), then MySQL only (finalize)", async () => {
+        const ports = async (stage: string) => find(appObjects(await runStage(stage)), "Service", "voting-storage")!.spec.ports.map((p: any) => `${p.name}:${p.port}`);
+        assert.deepEqual(await ports("deploy"), ["tcp-redis:6379"]);
+        assert.deepEqual(await ports("lockdown"), ["tcp-redis:6379"]);
+        assert.deepEqual(await ports("canary"), ["tcp-redis:6379", "tcp-mysql:3306"]);
+        assert.deepEqual(await ports("finalize"), ["tcp-mysql:3306"]);
+    });
+
+    it("Istio objects use today's APIs", async () => {
+        const objects = appObjects(await runStage("canary"));
+        for (const o of objects.filter((x) => ["Gateway", "VirtualService", "DestinationRule"].includes(x.kind))) assert.equal(o.apiVersion, "networking.istio.io/v1");
+        assert.equal(find(objects, "PeerAuthentication", "default")!.apiVersion, "security.istio.io/v1");
+    });
+
+    it("mTLS: STRICT PeerAuthentication and ISTIO_MUTUAL subsets from lockdown on, none before", async () => {
+        for (const stage of ["deploy", "update"]) assert.equal(find(appObjects(await runStage(stage)), "PeerAuthentication", "default"), undefined);
+        for (const stage of ["lockdown", "canary", "finalize"]) {
+            const objects = appObjects(await runStage(stage));
+            assert.deepEqual(find(objects, "PeerAuthentication", "default")!.spec, { mtls: { mode: "STRICT" } });
+            for (const dr of objects.filter((o) => o.kind === "DestinationRule")) {
+                for (const subset of dr.spec.subsets) assert.equal(subset.trafficPolicy.tls.mode, "ISTIO_MUTUAL", `${stage} ${dr.metadata.name}`);
+            }
+        }
+    });
+
+    it("finalize references 2.0 only", async () => {
+        const objects = appObjects(await runStage("finalize"));
+        const text = JSON.stringify(objects.filter((o) => o.kind === "DestinationRule" || o.kind === "VirtualService"));
+        assert.doesNotMatch(text, /v1-0|v1-1|"1\.0"|"1\.1"/);
+    });
+
+    it("MySQL: credentials from the Secret as Pulumi secrets, data on the PVC (sub-directory), init script mounted, no --ignore-db-dir", async () => {
+        const r = await runStage("canary");
+        const objects = appObjects(r);
+        const secret = r.resources.find((x) => x.type === "kubernetes:core/v1:Secret" && x.name === "voting-storage-secret")!;
+        assert.ok(secret.secretInputs.includes("stringData"), `stringData sent in plain text: ${secret.secretInputs}`);
+        assert.match(secret.inputs.stringData.MYSQL_PASSWORD, /^mock-mysql-password-/);
+        const mysqlPod = find(objects, "Deployment", "voting-storage-2-0")!.spec.template.spec;
+        const container = mysqlPod.containers[0];
+        assert.doesNotMatch(JSON.stringify(container), /ignore-db-dir/);
+        assert.equal(find(objects, "Deployment", "voting-storage-2-0")!.spec.strategy.type, "Recreate");
+        for (const key of ["MYSQL_ROOT_PASSWORD", "MYSQL_PASSWORD", "MYSQL_USER", "MYSQL_DATABASE"]) {
+            const env = container.env.find((e: any) => e.name === key);
+            assert.equal(env.valueFrom.secretKeyRef.name, "voting-storage-secret", key);
+        }
+        const dataMount = container.volumeMounts.find((m: any) => m.mountPath === "/var/lib/mysql");
+        assert.equal(dataMount.subPath, "mysql");
+        const dataVolume = mysqlPod.volumes.find((v: any) => v.name === dataMount.name);
+        assert.equal(dataVolume.persistentVolumeClaim.claimName, "voting-storage-mysql-data");
+        const initMount = container.volumeMounts.find((m: any) => m.mountPath === "/docker-entrypoint-initdb.d");
+        assert.equal(mysqlPod.volumes.find((v: any) => v.name === initMount.name).configMap.name, "voting-storage-mysql-init");
+        assert.match(find(objects, "ConfigMap", "voting-storage-mysql-init")!.data["init.sql"], /CREATE TABLE IF NOT EXISTS votes/);
+        for (const app of ["voting-app-2-0", "voting-analytics-2-0"]) {
+            const env = find(objects, "Deployment", app)!.spec.template.spec.containers[0].env;
+            assert.equal(env.find((e: any) => e.name === "MYSQL_PASSWORD").valueFrom.secretKeyRef.name, "voting-storage-secret");
+        }
+    });
+
+    it("passwords come from secret config when set, and stay secrets", async () => {
+        const { runProgram } = await import("../mock/runProgram");
+        const r = await runProgram({ stage: "canary" }, { "mysql.password": "from-config-1", "mysql.rootPassword": "from-config-2" });
+        const secret = r.resources.find((x) => x.type === "kubernetes:core/v1:Secret")!;
+        assert.equal(secret.inputs.stringData.MYSQL_PASSWORD, "from-config-1");
+        assert.equal(secret.inputs.stringData.MYSQL_ROOT_PASSWORD, "from-config-2");
+        assert.ok(secret.secretInputs.includes("stringData"));
+        assert.equal(r.resources.filter((x) => x.type === "random:index/randomPassword:RandomPassword").length, 0);
+    });
+
+    it("generated passwords have no default value and exist in every stage (a kept volume keeps its password)", async () => {
+        for (const stage of Object.keys(EXPECTED)) {
+            const passwords = (await runStage(stage)).resources.filter((x) => x.type === "random:index/randomPassword:RandomPassword");
+            assert.deepEqual(passwords.map((p) => p.name).sort(), ["mysql-password", "mysql-root-password"]);
+            for (const p of passwords) assert.ok(p.inputs.length >= 20);
+        }
+    });
+
+    it("volumes survive stage changes: both PVCs are retained on delete", async () => {
+        const r = await runStage("canary");
+        const pvcs = r.resources.filter((x) => x.type === "kubernetes:core/v1:PersistentVolumeClaim");
+        assert.deepEqual(pvcs.map((p) => [p.name, p.retainOnDelete]).sort(), [["voting-storage-mysql-data", true], ["voting-storage-redis-data", true]]);
+    });
+
+    it("images come from images.registry and the per-version tags; never the deleted sample images", async () => {
+        const r = await runStage("canary", { "images.registry": "myacr.azurecr.io/", "images.voting-app-2-0": "2.0.1" });
+        const images = Object.fromEntries(appObjects(r).filter((o) => o.kind === "Deployment").map((d) => [d.metadata.name, d.spec.template.spec.containers[0].image]));
+        assert.deepEqual(images, {
+            "voting-app-1-0": "myacr.azurecr.io/voting-app:1.0",
+            "voting-app-2-0": "myacr.azurecr.io/voting-app:2.0.1",
+            "voting-analytics-1-0": "myacr.azurecr.io/voting-analytics:1.0",
+            "voting-analytics-1-1": "myacr.azurecr.io/voting-analytics:1.1",
+            "voting-analytics-2-0": "myacr.azurecr.io/voting-analytics:2.0",
+            "voting-storage-1-0": "docker.io/library/redis:7.4",
+            "voting-storage-2-0": "docker.io/library/mysql:8.4",
+        });
+        for (const stage of Object.keys(EXPECTED)) assert.doesNotMatch(JSON.stringify((await runStage(stage)).resources), /mcr\.microsoft\.com\/aks\/samples/);
+    });
+
+    it("app containers probe /healthz and /readyz and run non-root on a read-only root filesystem", async () => {
+        for (const d of appObjects(await runStage("canary")).filter((o) => o.kind === "Deployment" && !o.metadata.name.startsWith("voting-storage"))) {
+            const pod = d.spec.template.spec;
+            const c = pod.containers[0];
+            assert.equal(c.livenessProbe.httpGet.path, "/healthz");
+            assert.equal(c.readinessProbe.httpGet.path, "/readyz");
+            assert.equal(pod.securityContext.runAsNonRoot, true);
+            assert.equal(c.securityContext.readOnlyRootFilesystem, true);
+        }
+    });
+});
+
+describe("cluster", () => {
+    it("aks mode: a resource group and an RBAC-enabled AKS cluster with a system-assigned identity and a configurable system pool", async () => {
+        const r = await runStage("deploy");
+        assert.equal(r.resources.filter((x) => x.type === "azure-native:resources:ResourceGroup").length, 1);
+        const aks = r.resources.find((x) => x.type === "azure-native:containerservice:ManagedCluster")!;
+        assert.equal(aks.inputs.enableRBAC, true);
+        assert.equal(aks.inputs.identity.type, "SystemAssigned");
+        assert.equal(aks.inputs.kubernetesVersion, undefined, "AKS's default version unless configured");
+        const [pool] = aks.inputs.agentPoolProfiles;
+        assert.deepEqual([pool.mode, pool.count, pool.vmSize], ["System", 3, "Standard_D2s_v5"]);
+        const custom = await runStage("deploy", { "cluster.nodeCount": "4", "cluster.nodeVmSize": "Standard_D4s_v5", "cluster.kubernetesVersion": "1.33" });
+        const aks2 = custom.resources.find((x) => x.type === "azure-native:containerservice:ManagedCluster")!;
+        assert.deepEqual([aks2.inputs.agentPoolProfiles[0].count, aks2.inputs.agentPoolProfiles[0].vmSize, aks2.inputs.kubernetesVersion], [4, "Standard_D4s_v5", "1.33"]);
+        assert.ok(aks.provider.includes("pulumi:providers:azure-native::azure"), `ManagedCluster provider ${aks.provider}`);
+    });
+
+    it("aks mode: the cluster's user kubeconfig, as a secret, feeds the one Kubernetes provider every Kubernetes resource uses", async () => {
+        const r = await runStage("deploy");
+        const providers = r.resources.filter((x) => x.type === "pulumi:providers:kubernetes");
+        assert.equal(providers.length, 1);
+        assert.ok(providers[0].secretInputs.includes("kubeconfig"));
+        for (const k of k8sResources(r)) assert.ok(k.provider.startsWith(providers[0].urn), `${k.type} ${k.name} uses ${k.provider}`);
+        assert.ok(r.secretOutputs.includes("kubeconfig"));
+    });
+
+    it("kubeconfig mode registers no Azure resource and uses the given kubeconfig and context", async () => {
+        const r = await runStage("deploy", { "cluster.mode": "kubeconfig", "cluster.kubeconfig": "/tmp/kind.yaml", "cluster.context": "kind-voting" });
+        assert.deepEqual(r.resources.filter((x) => x.type.includes("azure")).map((x) => x.type), []);
+        const provider = r.resources.find((x) => x.type === "pulumi:providers:kubernetes")!;
+        assert.equal(provider.inputs.kubeconfig, "/tmp/kind.yaml");
+        assert.equal(provider.inputs.context, "kind-voting");
+        assert.equal(r.outputs.kubeconfig, undefined);
+    });
+});
+
+describe("Istio from Helm", () => {
+    const releases = (r: ProgramRun) => r.resources.filter((x) => x.type === "kubernetes:helm.sh/v3:Release");
+    it("base, istiod and gateway from Istio's chart repository at the configured version", async () => {
+        const r = await runStage("deploy", { "istio.version": "1.30.2" });
+        assert.deepEqual(releases(r).map((x) => [x.inputs.chart, x.inputs.version, x.inputs.repositoryOpts.repo]), [
+            ["base", "1.30.2", "https://istio-release.storage.googleapis.com/charts"],
+            ["istiod", "1.30.2", "https://istio-release.storage.googleapis.com/charts"],
+            ["gateway", "1.30.2", "https://istio-release.storage.googleapis.com/charts"],
+        ]);
+        assert.deepEqual(releases(await runStage("deploy")).map((x) => x.inputs.version), ["1.30.3", "1.30.3", "1.30.3"]);
+    });
+
+    it("ordered: CRDs before istiod, istiod before the gateway, the app namespace and every Istio object", async () => {
+        const r = await runStage("canary");
+        const urn = (chart: string) => releases(r).find((x) => x.inputs.chart === chart)!.urn;
+        const deps = (x: { dependencies: string[] }) => new Set(x.dependencies);
+        const istiod = releases(r).find((x) => x.inputs.chart === "istiod")!;
+        const gateway = releases(r).find((x) => x.inputs.chart === "gateway")!;
+        assert.ok(deps(istiod).has(urn("base")));
+        const gatewayNs = r.resources.find((x) => x.type === "kubernetes:core/v1:Namespace" && x.inputs.metadata.name === "istio-ingress")!;
+        assert.ok(deps(gateway).has(urn("istiod")) || deps(gateway).has(gatewayNs.urn) && deps(gatewayNs).has(urn("istiod")));
+        const ns = r.resources.find((x) => x.type === "kubernetes:core/v1:Namespace" && x.inputs.metadata.name === "voting")!;
+        assert.ok(deps(ns).has(urn("istiod")), "the app namespace (and so every injected pod) waits for istiod");
+        for (const o of r.resources.filter((x) => /istio\.io/.test(x.type))) {
+            assert.ok(deps(o).has(urn("base")) && deps(o).has(urn("istiod")), `${o.type} ${o.name} does not wait for Istio`);
+        }
+    });
+
+    it("aks mode: the gateway Service is a LoadBalancer whose Azure health probe targets the readiness endpoint", async () => {
+        const gateway = releases(await runStage("deploy")).find((x) => x.inputs.chart === "gateway")!;
+        const service = gateway.inputs.values.service;
+        assert.equal(service.type, "LoadBalancer");
+        assert.equal(service.annotations["service.beta.kubernetes.io/azure-load-balancer-health-probe-request-path"], "/healthz/ready");
+        assert.equal(service.annotations["service.beta.kubernetes.io/port_80_health-probe_port"], "15021");
+        assert.equal(service.annotations["service.beta.kubernetes.io/port_80_health-probe_request-path"], "/healthz/ready");
+        const kind = releases(await runStage("deploy", { "cluster.mode": "kubeconfig" })).find((x) => x.inputs.chart === "gateway")!;
+        assert.deepEqual(kind.inputs.values.service.annotations, {}, "no Azure annotations off Azure");
+    });
+
+    it("istio.install=false installs nothing and still selects the named gateway's pods", async () => {
+        const r = await runStage("deploy", { "istio.install": "false", "istio.gatewayName": "aks-istio-ingressgateway-external", "istio.gatewayNamespace": "aks-istio-ingress" });
+        assert.deepEqual(releases(r), []);
+        assert.deepEqual(find(appObjects(r), "Gateway", "voting-app-gateway")!.spec.selector, { istio: "aks-istio-ingressgateway-external" });
+        const read = r.resources.find((x) => x.read)!;
+        assert.equal(read.type, "kubernetes:core/v1:Service");
+    });
+});
+
+describe("stack outputs", () => {
+    it("stage, ingress IP and URL from the gateway Service, the version serving each component", async () => {
+        const r = await runStage("canary", { canaryWeight: "20" });
+        assert.equal(r.outputs.stage, "canary");
+        assert.equal(r.outputs.stageNumber, 4);
+        assert.equal(r.outputs.canaryWeight, 20);
+        assert.equal(r.outputs.ingressIp, "203.0.113.10");
+        assert.equal(r.outputs.ingressUrl, "http://203.0.113.10/");
+        assert.deepEqual(r.outputs.versions, {
+            withoutFeatureFlag: { "voting-app": "1.0, 2.0", "voting-analytics": "1.1, 2.0", "voting-storage": "1.0 (redis), 2.0 (mysql)" },
+            withFeatureFlag: { "voting-app": "2.0", "voting-analytics": "2.0", "voting-storage": "2.0 (mysql)" },
+        });
+        const read = r.resources.find((x) => x.read && x.type === "kubernetes:core/v1:Service")!;
+        assert.equal(read.name, "istio-ingress-service");
+        const update = await runStage("update");
+        assert.deepEqual((update.outputs.versions as any).withoutFeatureFlag, { "voting-app": "1.0", "voting-analytics": "1.0, 1.1", "voting-storage": "1.0 (redis)" });
+        assert.equal(update.outputs.canaryWeight, 0, "the weight only applies to the canary stage");
+    });
+});

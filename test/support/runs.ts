@@ -1,0 +1,40 @@
+import { appObjects, KubernetesObject, ProgramRun, runProgram, StackConfig } from "../../mock/runProgram";
+import { Cluster } from "./mesh";
+
+const cache = new Map<string, Promise<ProgramRun>>();
+let queue: Promise<unknown> = Promise.resolve();
+
+/** Runs the program once per distinct config (runs are serialised: the mock runtime is global). */
+export function run(config: StackConfig): Promise<ProgramRun> {
+    const key = JSON.stringify(Object.entries(config).sort());
+    let result = cache.get(key);
+    if (!result) {
+        result = queue.then(() => runProgram(config));
+        queue = result.catch(() => undefined);
+        cache.set(key, result);
+    }
+    return result;
+}
+
+export const runStage = (stage: string, extra: StackConfig = {}) => run({ stage, ...extra });
+
+/**
+ * The labels Istio's gateway chart gives the gateway pods of a release named `name`, written out
+ * from the chart's templates (app: <name>, istio: <name without "istio-">), independently of the
+ * program's own derivation.
+ */
+export function chartGatewayPodLabels(name: string): Record<string, string> {
+    return { app: name, istio: name.startsWith("istio-") ? name.slice("istio-".length) : name, "sidecar.istio.io/inject": "true" };
+}
+
+export function clusterOf(run: ProgramRun, gatewayName = "istio-ingressgateway"): Cluster {
+    return { objects: appObjects(run), namespace: "voting", gatewayPodLabels: chartGatewayPodLabels(gatewayName) };
+}
+
+export function find(objects: KubernetesObject[], kind: string, name: string): KubernetesObject | undefined {
+    return objects.find((o) => o.kind === kind && o.metadata.name === name);
+}
+
+export function names(objects: KubernetesObject[], kind: string): string[] {
+    return objects.filter((o) => o.kind === kind).map((o) => o.metadata.name).sort();
+}

@@ -1,0 +1,131 @@
+/**
+ * What one `pulumi up` from one stage to another does, and every state the cluster passes through
+ * on the way, given the order in which the Pulumi engine applies steps:
+ *  - creates and updates run as the program registers resources; a resource's step starts only
+ *    after the steps of everything it depends on (dependsOn and input Outputs) have finished,
+ *    and a Deployment's step finishes only when its pods are ready;
+ *  - deletes run at the end, in reverse dependency order of the old state.
+ * Independent steps may run in any order or in parallel, so every order allowed by the
+ * dependencies is a state the cluster can be seen in.
+ */
+import { asKubernetesObject, KubernetesObject, ProgramRun, RegisteredResource } from "../../mock/runProgram";
+
+export type StepKind = "create" | "update" | "delete" | "same";
+
+export interface Step {
+    urn: string;
+    kind: StepKind;
+    label: string;
+    before?: RegisteredResource;
+    after?: RegisteredResource;
+}
+
+export function label(r: RegisteredResource): string {
+    const o = asKubernetesObject(r);
+    return o ? `${o.kind}/${o.metadata.name}` : `${r.type.split(":").pop()}/${r.name}`;
+}
+
+const comparable = (r: RegisteredResource) => JSON.stringify(r.inputs);
+
+export function diff(from: ProgramRun, to: ProgramRun): Step[] {
+    const before = new Map(from.resources.filter((r) => !r.read).map((r) => [r.urn, r]));
+    const after = new Map(to.resources.filter((r) => !r.read).map((r) => [r.urn, r]));
+    const steps: Step[] = [];
+    for (const [urn, r] of after) {
+        const old = before.get(urn);
+        steps.push({ urn, label: label(r), before: old, after: r, kind: !old ? "create" : comparable(old) === comparable(r) ? "same" : "update" });
+    }
+    for (const [urn, r] of before) if (!after.has(urn)) steps.push({ urn, label: label(r), before: r, kind: "delete" });
+    return steps;
+}
+
+/** The transitive dependencies of each resource in a run. */
+function closure(run: ProgramRun): Map<string, Set<string>> {
+    const direct = new Map(run.resources.map((r) => [r.urn, r.dependencies.concat(r.parent ? [] : [])]));
+    const memo = new Map<string, Set<string>>();
+    const visit = (urn: string, stack: Set<string>): Set<string> => {
+        const known = memo.get(urn);
+        if (known) return known;
+        if (stack.has(urn)) throw new Error(`dependency cycle through ${urn}`);
+        stack.add(urn);
+        const all = new Set<string>();
+        for (const d of direct.get(urn) ?? []) {
+            all.add(d);
+            for (const t of visit(d, stack)) all.add(t);
+        }
+        stack.delete(urn);
+        memo.set(urn, all);
+        return all;
+    };
+    for (const urn of direct.keys()) visit(urn, new Set());
+    return memo;
+}
+
+/** All subsets of `items` closed under `requires` (if x is in, everything x requires is in). */
+function downSets(items: string[], requires: (x: string) => string[]): Set<string>[] {
+    const result: Set<string>[] = [];
+    const grow = (i: number, chosen: Set<string>) => {
+        if (i === items.length) {
+            if ([...chosen].every((x) => requires(x).every((r) => chosen.has(r)))) result.push(new Set(chosen));
+            return;
+        }
+        grow(i + 1, chosen);
+        chosen.add(items[i]);
+        grow(i + 1, chosen);
+        chosen.delete(items[i]);
+    };
+    if (items.length > 16) throw new Error(`too many steps to enumerate (${items.length})`);
+    grow(0, new Set());
+    return result;
+}
+
+export interface IntermediateState {
+    description: string;
+    objects: KubernetesObject[];
+}
+
+/**
+ * Every state of the Kubernetes objects during the update from `from` to `to`, limited to the
+ * steps for which `relevant` is true (the others are applied as soon as allowed; they cannot
+ * change routing).
+ */
+export function intermediateStates(from: ProgramRun, to: ProgramRun, relevant: (s: Step) => boolean): IntermediateState[] {
+    const steps = diff(from, to).filter((s) => s.kind !== "same");
+    const forward = steps.filter((s) => s.kind !== "delete" && relevant(s));
+    const deletes = steps.filter((s) => s.kind === "delete" && relevant(s));
+    const newDeps = closure(to);
+    const oldDeps = closure(from);
+    const forwardUrns = forward.map((s) => s.urn);
+    const deleteUrns = deletes.map((s) => s.urn);
+
+    const objectsFor = (applied: Set<string>, deleted: Set<string>, allForward: boolean): KubernetesObject[] => {
+        const out: KubernetesObject[] = [];
+        const stepByUrn = new Map(steps.map((s) => [s.urn, s]));
+        const urns = new Set([...from.resources.map((r) => r.urn), ...to.resources.map((r) => r.urn)]);
+        for (const urn of urns) {
+            const step = stepByUrn.get(urn);
+            let resource: RegisteredResource | undefined;
+            if (!step) resource = to.resources.find((r) => r.urn === urn && !r.read);
+            else if (step.kind === "delete") resource = deleted.has(urn) || (!relevant(step) && allForward) ? undefined : step.before;
+            else if (!relevant(step)) resource = allForward ? step.after : step.before ?? step.after;
+            else resource = applied.has(urn) ? step.after : step.before;
+            const object = resource && asKubernetesObject(resource);
+            if (object) out.push(object);
+        }
+        return out;
+    };
+
+    const states: IntermediateState[] = [];
+    for (const set of downSets(forwardUrns, (u) => [...(newDeps.get(u) ?? [])].filter((d) => forwardUrns.includes(d)))) {
+        const done = steps.filter((s) => set.has(s.urn)).map((s) => `${s.kind} ${s.label}`);
+        states.push({ description: `after [${done.join(", ")}]`, objects: objectsFor(set, new Set(), false) });
+    }
+    const all = new Set(forwardUrns);
+    // Deleting x waits until everything that depended on x (in the old state) is deleted.
+    const dependents = (u: string) => deleteUrns.filter((d) => oldDeps.get(d)?.has(u));
+    for (const set of downSets(deleteUrns, dependents)) {
+        const done = steps.filter((s) => set.has(s.urn)).map((s) => `delete ${s.label}`);
+        states.push({ description: `after every create/update, then [${done.join(", ")}]`, objects: objectsFor(all, set, true) });
+    }
+    return states;
+}

@@ -1,0 +1,132 @@
+/**
+ * Every `pulumi up` between adjacent stages, forward and back: what it creates, updates and
+ * deletes, and (make before break) that no state the cluster passes through refuses a request.
+ */
+import { strict as assert } from "assert";
+import { ProgramRun } from "../mock/runProgram";
+import { STAGE_NAMES } from "../stages/model";
+import { followUserRequest, describe as show } from "./support/mesh";
+import { chartGatewayPodLabels, runStage } from "./support/runs";
+import { diff, intermediateStates, Step } from "./support/transitions";
+
+const ROUTING_KINDS = /^(Deployment|Service|DestinationRule|VirtualService|Gateway|PeerAuthentication)\//;
+const COOKIES = [undefined, "featureflag=on", "session=1; featureflag=on", "featureflag=off"];
+
+function summary(steps: Step[]) {
+    const of = (kind: string) => steps.filter((s) => s.kind === kind).map((s) => s.label).sort();
+    return { create: of("create"), update: of("update"), delete: of("delete") };
+}
+
+/** Forward transitions, from the brief's stage table; each rollback is the exact inverse. */
+const FORWARD: Record<string, { create: string[]; update: string[]; delete: string[] }> = {
+    "deploy->update": { create: ["Deployment/voting-analytics-1-1"], update: [], delete: [] },
+    "update->lockdown": {
+        create: [
+            "DestinationRule/voting-analytics-v1-1", "DestinationRule/voting-app-v1-0", "DestinationRule/voting-storage-v1-0",
+            "PeerAuthentication/default", "VirtualService/voting-analytics", "VirtualService/voting-storage",
+        ],
+        update: ["VirtualService/voting-app"],
+        delete: [],
+    },
+    "lockdown->canary": {
+        create: [
+            "ConfigMap/voting-storage-mysql-init",
+            "Deployment/voting-analytics-2-0", "Deployment/voting-app-2-0", "Deployment/voting-storage-2-0",
+            "DestinationRule/voting-analytics-v2-0", "DestinationRule/voting-app-v2-0", "DestinationRule/voting-storage-v2-0",
+            "PersistentVolumeClaim/voting-storage-mysql-data", "Secret/voting-storage-secret",
+        ],
+        update: ["Service/voting-storage", "VirtualService/voting-analytics", "VirtualService/voting-app", "VirtualService/voting-storage"],
+        delete: [],
+    },
+    "canary->finalize": {
+        create: [],
+        update: ["Service/voting-storage", "VirtualService/voting-analytics", "VirtualService/voting-app", "VirtualService/voting-storage"],
+        delete: [
+            "Deployment/voting-analytics-1-0", "Deployment/voting-analytics-1-1", "Deployment/voting-app-1-0", "Deployment/voting-storage-1-0",
+            "DestinationRule/voting-analytics-v1-1", "DestinationRule/voting-app-v1-0", "DestinationRule/voting-storage-v1-0",
+            "PersistentVolumeClaim/voting-storage-redis-data",
+        ],
+    },
+};
+
+const pairs = STAGE_NAMES.slice(1).map((to, i) => [STAGE_NAMES[i], to] as const);
+const transitions = [...pairs, ...pairs.map(([a, b]) => [b, a] as const)];
+
+describe("transitions between adjacent stages", () => {
+    for (const [from, to] of pairs) {
+        it(`${from} -> ${to} creates, updates and deletes what the stage table implies`, async () => {
+            assert.deepEqual(summary(diff(await runStage(from), await runStage(to))), FORWARD[`${from}->${to}`]);
+        });
+        it(`${to} -> ${from} (rollback) is the exact inverse`, async () => {
+            const f = FORWARD[`${from}->${to}`];
+            assert.deepEqual(summary(diff(await runStage(to), await runStage(from))), { create: f.delete, update: f.update, delete: f.create });
+        });
+    }
+
+    it("no stage change touches the cluster, Istio, the namespace, the Gateway or the passwords", async () => {
+        for (const [from, to] of transitions) {
+            const changed = diff(await runStage(from), await runStage(to)).filter((s) => s.kind !== "same").map((s) => s.label);
+            for (const label of changed) {
+                assert.doesNotMatch(label, /ManagedCluster|ResourceGroup|Release|Namespace|Gateway\/|RandomPassword|Provider|AksCluster|IstioMesh/, `${from} -> ${to} changes ${label}`);
+            }
+        }
+    });
+
+    it("nothing is replaced: updates never change an object's identity or a Deployment's selector", async () => {
+        for (const [from, to] of transitions) {
+            for (const step of diff(await runStage(from), await runStage(to)).filter((s) => s.kind === "update")) {
+                const [a, b] = [step.before!.inputs, step.after!.inputs];
+                assert.deepEqual([b.apiVersion, b.kind, b.metadata?.name, b.metadata?.namespace], [a.apiVersion, a.kind, a.metadata?.name, a.metadata?.namespace], step.label);
+                if (b.kind === "Deployment") assert.deepEqual(b.spec.selector, a.spec.selector, step.label);
+            }
+        }
+    });
+
+    it("volumes a stage drops are retained in the cluster, not deleted", async () => {
+        for (const [from, to] of transitions) {
+            for (const step of diff(await runStage(from), await runStage(to)).filter((s) => s.kind === "delete" && s.label.startsWith("PersistentVolumeClaim/"))) {
+                assert.equal(step.before!.retainOnDelete, true, `${from} -> ${to} deletes ${step.label}`);
+            }
+        }
+    });
+});
+
+describe("make before break: no request is refused at any point of a stage change", () => {
+    const check = async (from: ProgramRun, to: ProgramRun, name: string, gateway = "istio-ingressgateway") => {
+        const states = intermediateStates(from, to, (s) => ROUTING_KINDS.test(s.label));
+        assert.ok(states.length >= 2, `${name}: ${states.length} states`);
+        for (const state of states) {
+            const cluster = { objects: state.objects, namespace: "voting", gatewayPodLabels: chartGatewayPodLabels(gateway) };
+            for (const cookie of COOKIES) {
+                const outcomes = followUserRequest(cluster, cookie);
+                const refused = outcomes.filter((o) => o.error);
+                assert.deepEqual(refused, [], `${name}, ${state.description}, cookie ${cookie}: ${show(outcomes)}`);
+                for (const o of outcomes) {
+                    const chains = new Set(Object.values(o.path).map((v) => v[0]));
+                    assert.equal(chains.size, 1, `${name}, ${state.description}: chains cross: ${show([o])}`);
+                }
+            }
+        }
+        return states.length;
+    };
+
+    for (const [from, to] of transitions) {
+        it(`${from} -> ${to}`, async () => {
+            await check(await runStage(from), await runStage(to), `${from} -> ${to}`);
+        });
+    }
+
+    it("also with a weighted canary (lockdown -> canary 30% -> finalize, and back)", async () => {
+        const weighted = await runStage("canary", { canaryWeight: "30" });
+        await check(await runStage("lockdown"), weighted, "lockdown -> canary(30)");
+        await check(weighted, await runStage("finalize"), "canary(30) -> finalize");
+        await check(await runStage("finalize"), weighted, "finalize -> canary(30)");
+        await check(weighted, await runStage("lockdown"), "canary(30) -> lockdown");
+    });
+
+    it("the check does fail when a VirtualService is applied before its subsets (no dependencies)", async () => {
+        const [lockdown, canary] = [await runStage("lockdown"), await runStage("canary")];
+        const careless: ProgramRun = { ...canary, resources: canary.resources.map((r) => (/VirtualService/.test(r.type) ? { ...r, dependencies: [] } : r)) };
+        await assert.rejects(check(lockdown, careless, "careless lockdown -> canary"), /not defined by any DestinationRule|no pod serves/);
+    });
+});
