@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# The project's one test command (`npm test`, which .ci/run calls):
+#   1. type-check the program and the app (tsc --noEmit, strict);
+#   2. the program's unit suite under Pulumi's mock runtime (mocha);
+#   3. the app's tests against real Redis / MariaDB servers and headless Chromium
+#      (app/scripts/test.sh installs and starts what it needs);
+#   4. the end-to-end walk with the real Pulumi engine against a real API server, when present.
+# It ends with one line, "N passed, N failed[, N skipped]", the totals of every suite it ran.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+
+logs=$(mktemp -d)
+trap 'rm -rf "$logs"' EXIT
+passed=0 failed=0 skipped=0 broken=()
+
+count() { # count NAME PASS FAIL SKIP EXIT
+    passed=$((passed + $2)); failed=$((failed + $3)); skipped=$((skipped + $4))
+    if [ "$5" -ne 0 ] && [ "$3" -eq 0 ]; then failed=$((failed + 1)); broken+=("$1 (exit $5, no failing test reported)"); fi
+    printf '== %s: %s passed, %s failed, %s skipped (exit %s)\n' "$1" "$2" "$3" "$4" "$5"
+}
+num() { # num REGEX FILE: the number in the last match, 0 when there is none
+    local n; n=$(grep -Eo "$1" "$2" | tail -n 1 | grep -Eo '[0-9]+' | head -n 1)
+    echo "${n:-0}"
+}
+
+step() { printf '\n== %s\n' "$*"; }
+timed() { local t0=$SECONDS; "$@"; local rc=$?; echo "   ($((SECONDS - t0)) s)"; return $rc; }
+
+step "type-check: program"
+timed npx --no-install tsc --noEmit -p . ; rc=$?
+count "typecheck (program)" $((rc == 0)) $((rc != 0)) 0 0
+
+step "type-check: app"
+[ -d app/node_modules ] || npm --prefix app ci --no-audit --no-fund
+timed npm --prefix app run --silent typecheck ; rc=$?
+count "typecheck (app)" $((rc == 0)) $((rc != 0)) 0 0
+
+step "unit suite: the program under Pulumi mocks (mocha)"
+timed npx --no-install mocha 2>&1 | tee "$logs/unit.log"; rc=${PIPESTATUS[0]}
+count "unit (mocha)" "$(num '[0-9]+ passing' "$logs/unit.log")" "$(num '[0-9]+ failing' "$logs/unit.log")" "$(num '[0-9]+ pending' "$logs/unit.log")" "$rc"
+
+step "app: components against real Redis, MariaDB and Chromium (node --test)"
+timed npm --prefix app test 2>&1 | tee "$logs/app.log"; rc=${PIPESTATUS[0]}
+count "app (node --test)" "$(num 'ℹ pass [0-9]+' "$logs/app.log")" "$(num 'ℹ fail [0-9]+' "$logs/app.log")" "$(num 'ℹ skipped [0-9]+' "$logs/app.log")" "$rc"
+
+if [ -f e2e/run.sh ]; then
+    step "end to end: the real Pulumi engine walks every stage against a real API server"
+    timed bash e2e/run.sh 2>&1 | tee "$logs/e2e.log"; rc=${PIPESTATUS[0]}
+    count "e2e" "$(num '[0-9]+ passing' "$logs/e2e.log")" "$(num '[0-9]+ failing' "$logs/e2e.log")" "$(num '[0-9]+ pending' "$logs/e2e.log")" "$rc"
+fi
+
+for b in "${broken[@]}"; do echo "broken: $b"; done
+echo
+if [ "$skipped" -gt 0 ]; then echo "$passed passed, $failed failed, $skipped skipped"; else echo "$passed passed, $failed failed"; fi
+[ "$failed" -eq 0 ]

@@ -1,0 +1,91 @@
+/**
+ * Every object each stage registers, validated against upstream schemas:
+ *  - Kubernetes kinds with kubernetes-models (the Kubernetes OpenAPI schemas);
+ *  - Istio kinds with @kubernetes-models/istio (2.x has v1beta1 only for these kinds, and the v1
+ *    APIs repeat v1beta1's schema), and with Istio 1.30.3's own CRD schemas for the v1 versions we use (vendored
+ *    from ../shared/data by scripts/vendor-istio-crd-schemas.ts), including unknown fields, which
+ *    `kubectl apply --validate=strict` would refuse.
+ */
+import { strict as assert } from "assert";
+import * as fs from "fs";
+import Ajv from "ajv";
+import { DestinationRule, Gateway, VirtualService } from "@kubernetes-models/istio/networking.istio.io/v1beta1";
+import { PeerAuthentication } from "@kubernetes-models/istio/security.istio.io/v1beta1";
+import { ConfigMap, Namespace, PersistentVolumeClaim, Secret, Service } from "kubernetes-models/v1";
+import { Deployment } from "kubernetes-models/apps/v1";
+import { appObjects, KubernetesObject } from "../mock/runProgram";
+import { STAGE_NAMES } from "../stages/model";
+import { CRD_SOURCE, extractSchemas, VENDORED } from "../scripts/vendor-istio-crd-schemas";
+import { runStage } from "./support/runs";
+
+const KUBERNETES: Record<string, new (data: any) => { validate(): void }> = {
+    "v1/Namespace": Namespace, "v1/Secret": Secret, "v1/ConfigMap": ConfigMap,
+    "v1/PersistentVolumeClaim": PersistentVolumeClaim, "v1/Service": Service, "apps/v1/Deployment": Deployment,
+};
+const ISTIO_MODELS: Record<string, new (data: any) => { validate(): void }> = {
+    Gateway, VirtualService, DestinationRule, PeerAuthentication,
+};
+
+const vendored: { schemas: Record<string, any> } = JSON.parse(fs.readFileSync(VENDORED, "utf8"));
+const ajv = new Ajv({ strict: false, allErrors: true, validateFormats: false });
+const crdValidators = Object.fromEntries(Object.entries(vendored.schemas).map(([k, s]) => [k, ajv.compile(s)]));
+
+/** Fields the schema does not declare (the API server would prune them or, strictly, refuse them). */
+export function unknownFields(value: any, schema: any, path = ""): string[] {
+    if (!schema || schema["x-kubernetes-preserve-unknown-fields"] || value === null || typeof value !== "object") return [];
+    if (Array.isArray(value)) return value.flatMap((v, i) => unknownFields(v, schema.items, `${path}[${i}]`));
+    if (!schema.properties) {
+        if (schema.additionalProperties && typeof schema.additionalProperties === "object") {
+            return Object.entries(value).flatMap(([k, v]) => unknownFields(v, schema.additionalProperties, `${path}.${k}`));
+        }
+        return [];
+    }
+    return Object.entries(value).flatMap(([k, v]) =>
+        k in schema.properties ? unknownFields(v, schema.properties[k], `${path}.${k}`) : path === "" && ["apiVersion", "kind", "metadata"].includes(k) ? [] : [`${path}.${k}`]);
+}
+
+function validate(o: KubernetesObject): void {
+    const key = `${o.apiVersion}/${o.kind}`;
+    const k8sModel = KUBERNETES[key];
+    if (k8sModel) return new k8sModel(o).validate();
+    const istioModel = ISTIO_MODELS[o.kind];
+    assert.ok(istioModel && /istio\.io\/v1$/.test(o.apiVersion), `no schema for ${key}`);
+    // The 2.x models have no v1 of these kinds: v1 repeats v1beta1's schema, so validate there.
+    const modelApiVersion = o.apiVersion.replace(/\/v1$/, "/v1beta1");
+    new istioModel({ ...o, apiVersion: modelApiVersion }).validate();
+    const crd = crdValidators[key];
+    assert.ok(crd, `no Istio 1.30.3 CRD schema for ${key}`);
+    assert.ok(crd(o), `${key} ${o.metadata.name} against Istio 1.30.3's CRD: ${ajv.errorsText(crd.errors)}`);
+    assert.deepEqual(unknownFields(o, vendored.schemas[key]), [], `${key} ${o.metadata.name} has fields Istio 1.30.3 does not know`);
+}
+
+describe("schemas", () => {
+    for (const stage of STAGE_NAMES) {
+        it(`every object of stage ${stage} is valid`, async () => {
+            const objects = appObjects(await runStage(stage, { canaryWeight: "25" }));
+            assert.ok(objects.length > 8);
+            for (const o of objects) {
+                try {
+                    validate(o);
+                } catch (err) {
+                    assert.fail(`${o.kind} ${o.metadata.name}: ${(err as Error).message}`);
+                }
+            }
+        });
+    }
+
+    it("the validators do reject bad objects", () => {
+        assert.throws(() => new Deployment({ metadata: { name: "x" }, spec: { replicas: "three" } as any }).validate());
+        assert.throws(() => new Service({ metadata: { name: "x" }, spec: { ports: [{ port: "eighty" as any }] } }).validate());
+        const vs = { apiVersion: "networking.istio.io/v1", kind: "VirtualService", metadata: { name: "x" }, spec: { http: [{ route: [{ destination: { host: "a" }, weight: "heavy" }] }] } };
+        assert.equal(crdValidators["networking.istio.io/v1/VirtualService"](vs), false);
+        assert.deepEqual(unknownFields({ ...vs, spec: { hosts: ["a"], tcpRoutes: [] } }, vendored.schemas["networking.istio.io/v1/VirtualService"]), [".spec.tcpRoutes"]);
+        const pa = { apiVersion: "security.istio.io/v1", kind: "PeerAuthentication", metadata: { name: "x" }, spec: { mtls: { mode: "ALWAYS" } } };
+        assert.equal(crdValidators["security.istio.io/v1/PeerAuthentication"](pa), false);
+    });
+
+    it("the vendored schemas are Istio 1.30.3's (checked against ../shared when it is there)", function () {
+        if (!fs.existsSync(CRD_SOURCE)) this.skip();
+        assert.deepEqual(extractSchemas(fs.readFileSync(CRD_SOURCE, "utf8")), vendored.schemas);
+    });
+});
