@@ -9,7 +9,7 @@ import * as random from "@pulumi/random";
 import { IstioMesh, azureHealthProbeAnnotations, GATEWAY_SERVICE_PORTS } from "./components/istioMesh";
 import { VotingApp, servingVersions } from "./components/votingApp";
 import { planStage } from "./stages/model";
-import { parseSettings } from "./stages/settings";
+import { ALL_WORKLOADS, imageOf, parseSettings, workloadName } from "./stages/settings";
 
 export = async () => {
     const config = new pulumi.Config();
@@ -20,6 +20,14 @@ export = async () => {
 
     let kubeconfig: pulumi.Output<string> | undefined;
     let clusterOutputs: Record<string, pulumi.Output<string>> = {};
+    // Prebuilt images by default; replaced by the images this stack builds when images.build.
+    const images: Record<string, pulumi.Input<string>> = Object.fromEntries(
+        ALL_WORKLOADS.map((ref) => [workloadName(ref), imageOf(settings.images, ref)]),
+    );
+    let imagePullReady: pulumi.Resource[] = [];
+    let pushTo: { registry: pulumi.Input<string>; credentials?: { username: pulumi.Input<string>; password: pulumi.Input<string> } } = {
+        registry: settings.images.registry,
+    };
     if (settings.cluster.mode === "aks") {
         // Loaded only in aks mode: kubeconfig-mode stacks never load the Azure SDK.
         const { Provider } = await import("@pulumi/azure-native/provider");
@@ -32,6 +40,23 @@ export = async () => {
             clusterName: cluster.clusterName,
             kubeconfig: cluster.kubeconfig,
         };
+        if (settings.images.build) {
+            const { ContainerRegistry } = await import("./components/containerRegistry");
+            const registry = new ContainerRegistry("voting", {
+                resourceGroupName: cluster.resourceGroupName,
+                location: cluster.location,
+                kubeletObjectId: cluster.kubeletObjectId,
+            }, { provider: azure });
+            pushTo = { registry: registry.loginServer, credentials: { username: registry.pushUsername, password: registry.pushPassword } };
+            imagePullReady = [registry.pullAccess];
+            clusterOutputs.registry = registry.loginServer;
+        }
+    }
+    if (settings.images.build) {
+        const { Provider: DockerBuildProvider } = await import("@pulumi/docker-build");
+        const { VotingImages } = await import("./components/votingImages");
+        const built = new VotingImages("voting", { ...pushTo, tags: settings.images.tags }, { provider: new DockerBuildProvider("docker-build") });
+        Object.assign(images, built.refs);
     }
 
     const k8sProvider = new k8s.Provider("k8s", {
@@ -48,7 +73,8 @@ export = async () => {
     const app = new VotingApp("voting-app", {
         plan,
         appReplicas: settings.appReplicas,
-        images: settings.images,
+        images,
+        imagePullReady,
         gatewaySelector: istio.gatewaySelector,
         meshReady: istio.readyForMeshObjects,
         mysqlPassword,
@@ -63,6 +89,7 @@ export = async () => {
         ingressIp: istio.ingressIp,
         ingressUrl: istio.ingressIp.apply((ip) => (ip ? `http://${ip}/` : undefined)),
         istioVersion: istio.version,
+        images,
         namespace: app.namespace,
         ...clusterOutputs,
     };

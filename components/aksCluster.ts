@@ -24,6 +24,9 @@ export class AksCluster extends pulumi.ComponentResource {
     public readonly resourceGroupName: pulumi.Output<string>;
     public readonly clusterName: pulumi.Output<string>;
     public readonly kubeconfig: pulumi.Output<string>;
+    public readonly location: pulumi.Output<string>;
+    /** Object ID of the kubelet's managed identity (what pulls images). */
+    public readonly kubeletObjectId: pulumi.Output<string>;
 
     constructor(name: string, args: AksClusterArgs, opts: AksClusterOptions) {
         super("voting:azure:AksCluster", name, {}, { parent: opts.parent, providers: { "azure-native": opts.provider } });
@@ -55,6 +58,12 @@ export class AksCluster extends pulumi.ComponentResource {
             credentials.kubeconfigs.apply((configs) => Buffer.from(configs[0].value, "base64").toString("utf8")),
         );
         this.resourceGroupName = resourceGroup.name;
+        this.location = resourceGroup.location;
+        this.kubeletObjectId = cluster.identityProfile.apply((profile) => {
+            const objectId = profile?.kubeletidentity?.objectId;
+            if (!objectId && !pulumi.runtime.isDryRun()) throw new Error("the AKS cluster reports no kubelet identity");
+            return objectId ?? "";
+        });
         this.clusterName = cluster.name;
         this.registerOutputs({
             resourceGroupName: this.resourceGroupName,

@@ -12,7 +12,7 @@ import {
     Version,
     WorkloadRef,
 } from "../stages/model";
-import { ImageSettings, imageOf, workloadName } from "../stages/settings";
+import { workloadName } from "../stages/settings";
 import {
     APP_PORT,
     GATEWAY_NAME,
@@ -41,7 +41,10 @@ export const CONTAINER_REQUESTS: Record<"voting-app" | "voting-analytics" | "red
 export interface VotingAppArgs {
     plan: StagePlan;
     appReplicas: number;
-    images: ImageSettings;
+    /** Image per Deployment name (voting-app-1-0, voting-storage-2-0, ...). */
+    images: Record<string, pulumi.Input<string>>;
+    /** Deployments wait for these (e.g. the kubelet's AcrPull role assignment). */
+    imagePullReady: pulumi.Resource[];
     /** Labels of the ingress gateway pods (derived from the gateway release). */
     gatewaySelector: pulumi.Input<Record<string, string>>;
     /** Istio must be ready (CRDs, istiod for injection) before the namespace's objects. */
@@ -136,7 +139,7 @@ export class VotingApp extends pulumi.ComponentResource {
                     strategy: ref.component === "voting-storage" ? { type: "Recreate" } : undefined,
                     template: { metadata: { labels }, spec: podSpec },
                 },
-            }, k8sOpts);
+            }, { ...k8sOpts, dependsOn: args.imagePullReady });
             deployments.set(`${ref.component}@${ref.version}`, deployment);
         }
 
@@ -244,7 +247,7 @@ export class VotingApp extends pulumi.ComponentResource {
             mysqlInit?: kx.ConfigMap;
         },
     ): kx.types.PodSpec {
-        const image = imageOf(args.images, ref);
+        const image = args.images[workloadName(ref)];
         if (ref.component === "voting-storage") {
             if (ref.version === "1.0") {
                 return {

@@ -72,10 +72,24 @@ class StandInMocks implements pulumi.runtime.Mocks {
             case "random:index/randomPassword:RandomPassword":
                 state.result = `mock-${args.name}-0123456789`;
                 break;
-            case "azure-native:containerservice:ManagedCluster":
             case "azure-native:resources:ResourceGroup":
                 state.name = `${args.name}-1a2b3c`;
                 break;
+            case "azure-native:containerservice:ManagedCluster":
+                state.name = `${args.name}-1a2b3c`;
+                state.identityProfile = { kubeletidentity: { objectId: "00000000-0000-0000-0000-00000000c0de" } };
+                break;
+            case "azure-native:containerregistry:Registry":
+                state.name = `${args.name}1a2b3c`;
+                state.loginServer = `${args.name}1a2b3c.azurecr.io`;
+                state.id = `/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/rg/providers/Microsoft.ContainerRegistry/registries/${state.name}`;
+                break;
+            case "docker-build:index:Image": {
+                const digest = require("crypto").createHash("sha256").update(JSON.stringify(args.inputs)).digest("hex");
+                state.digest = `sha256:${digest}`;
+                state.ref = `${args.inputs.tags[0]}@sha256:${digest}`;
+                break;
+            }
             case "kubernetes:core/v1:Service":
                 if (args.id) {
                     // A read of the ingress gateway's Service: an address from TEST-NET-3.
@@ -85,13 +99,19 @@ class StandInMocks implements pulumi.runtime.Mocks {
                 }
                 break;
         }
-        return { id: args.id || `${args.name}-id`, state };
+        return { id: args.id || state.id || `${args.name}-id`, state };
     }
 
     call(args: pulumi.runtime.MockCallArgs): Record<string, any> {
         if (args.token === "azure-native:containerservice:listManagedClusterUserCredentials") {
             const kubeconfig = "apiVersion: v1\nkind: Config\nclusters: []\ncontexts: []\nusers: []\n";
             return { kubeconfigs: [{ name: "clusterUser", value: Buffer.from(kubeconfig).toString("base64") }] };
+        }
+        if (args.token === "azure-native:containerregistry:listRegistryCredentials") {
+            return { username: "pushuser", passwords: [{ name: "password", value: "mock-registry-password" }] };
+        }
+        if (args.token === "azure-native:authorization:getClientConfig") {
+            return { clientId: "c", objectId: "o", subscriptionId: "00000000-0000-0000-0000-000000000000", tenantId: "t" };
         }
         throw new Error(`no stand-in for the call ${args.token}`);
     }

@@ -11,6 +11,8 @@ export const CLUSTER_MODES = ["aks", "kubeconfig"] as const;
 export type ClusterMode = (typeof CLUSTER_MODES)[number];
 
 export interface ImageSettings {
+    /** Build app/Dockerfile and push (to a new ACR in aks mode, else to `registry`). */
+    build: boolean;
     registry: string;
     /** Tag per Deployment name (voting-app-1-0 -> "1.0"). */
     tags: Record<string, string>;
@@ -56,6 +58,17 @@ export type ConfigLookup = (key: string) => string | undefined;
 export function workloadName(ref: WorkloadRef): string {
     return `${ref.component}-${versionSlug(ref.version)}`;
 }
+
+/** Every Deployment of the app, storage included. */
+export const ALL_WORKLOADS: WorkloadRef[] = [
+    { component: "voting-storage", version: "1.0" },
+    { component: "voting-storage", version: "2.0" },
+    { component: "voting-analytics", version: "1.0" },
+    { component: "voting-analytics", version: "1.1" },
+    { component: "voting-analytics", version: "2.0" },
+    { component: "voting-app", version: "1.0" },
+    { component: "voting-app", version: "2.0" },
+];
 
 /** Every app/analytics Deployment that runs an image the product builds. */
 export const BUILT_WORKLOADS: WorkloadRef[] = [
@@ -144,6 +157,7 @@ export function parseSettings(get: ConfigLookup): Settings {
         tags[workloadName(ref)] = required(get, imageTagKey(ref), "an image tag");
     }
     const images: ImageSettings = {
+        build: boolean(get, "images.build"),
         registry: required(get, "images.registry", "a container registry such as myregistry.azurecr.io").replace(/\/+$/, ""),
         tags,
         redis: required(get, "images.redis", "a Redis image reference"),

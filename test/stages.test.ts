@@ -158,8 +158,9 @@ describe("key fields", () => {
         assert.deepEqual(pvcs.map((p) => [p.name, p.retainOnDelete]).sort(), [["voting-storage-mysql-data", true], ["voting-storage-redis-data", true]]);
     });
 
-    it("images come from images.registry and the per-version tags; never the deleted sample images", async () => {
-        const r = await runStage("canary", { "images.registry": "myacr.azurecr.io/", "images.voting-app-2-0": "2.0.1" });
+    it("images.build=false: images come from images.registry and the per-version tags; never the deleted sample images", async () => {
+        const r = await runStage("canary", { "images.build": "false", "images.registry": "myacr.azurecr.io/", "images.voting-app-2-0": "2.0.1" });
+        assert.deepEqual(r.resources.filter((x) => /docker-build|containerregistry|RoleAssignment/.test(x.type)).map((x) => x.type), []);
         const images = Object.fromEntries(appObjects(r).filter((o) => o.kind === "Deployment").map((d) => [d.metadata.name, d.spec.template.spec.containers[0].image]));
         assert.deepEqual(images, {
             "voting-app-1-0": "myacr.azurecr.io/voting-app:1.0",
@@ -182,6 +183,53 @@ describe("key fields", () => {
             assert.equal(pod.securityContext.runAsNonRoot, true);
             assert.equal(c.securityContext.readOnlyRootFilesystem, true);
         }
+    });
+});
+
+describe("images (aks mode builds them into its own registry)", () => {
+    it("an ACR, the kubelet identity with AcrPull on it, and one image per app/analytics version built from app/Dockerfile", async () => {
+        const r = await runStage("canary");
+        const registry = r.resources.find((x) => x.type === "azure-native:containerregistry:Registry")!;
+        assert.equal(registry.inputs.sku.name, "Basic");
+        const role = r.resources.find((x) => x.type === "azure-native:authorization:RoleAssignment")!;
+        assert.equal(role.inputs.principalId, "00000000-0000-0000-0000-00000000c0de", "the kubelet identity of the cluster");
+        assert.equal(role.inputs.principalType, "ServicePrincipal");
+        assert.match(role.inputs.roleDefinitionId, /\/roleDefinitions\/7f951dda-4ed3-4680-a7ca-43fe172d538d$/, "AcrPull");
+        assert.match(role.inputs.scope, /\/registries\/votingacr1a2b3c$/);
+        const images = r.resources.filter((x) => x.type === "docker-build:index:Image");
+        assert.deepEqual(images.map((i) => [i.name, i.inputs.buildArgs, i.inputs.tags]).sort(), [
+            ["voting-analytics-1-0", { COMPONENT: "analytics", VERSION: "1.0" }, ["votingacr1a2b3c.azurecr.io/voting-analytics:1.0"]],
+            ["voting-analytics-1-1", { COMPONENT: "analytics", VERSION: "1.1" }, ["votingacr1a2b3c.azurecr.io/voting-analytics:1.1"]],
+            ["voting-analytics-2-0", { COMPONENT: "analytics", VERSION: "2.0" }, ["votingacr1a2b3c.azurecr.io/voting-analytics:2.0"]],
+            ["voting-app-1-0", { COMPONENT: "app", VERSION: "1.0" }, ["votingacr1a2b3c.azurecr.io/voting-app:1.0"]],
+            ["voting-app-2-0", { COMPONENT: "app", VERSION: "2.0" }, ["votingacr1a2b3c.azurecr.io/voting-app:2.0"]],
+        ]);
+        for (const i of images) {
+            assert.deepEqual([i.inputs.context.location, i.inputs.dockerfile.location, i.inputs.push, i.inputs.platforms], ["app", "app/Dockerfile", true, ["linux/amd64"]]);
+            assert.equal(i.inputs.registries[0].address, "votingacr1a2b3c.azurecr.io");
+            assert.ok(i.secretInputs.some((p) => p.startsWith("registries")), `push credentials of ${i.name} are not secret`);
+        }
+    });
+
+    it("Deployments run the pushed images by digest and wait for the kubelet's pull access", async () => {
+        const r = await runStage("canary");
+        const role = r.resources.find((x) => x.type === "azure-native:authorization:RoleAssignment")!;
+        for (const d of r.resources.filter((x) => x.type === "kubernetes:apps/v1:Deployment")) {
+            const image: string = d.inputs.spec.template.spec.containers[0].image;
+            if (d.name.startsWith("voting-storage")) assert.match(image, /^docker\.io\/library\/(redis|mysql):/);
+            else assert.match(image, new RegExp(`^votingacr1a2b3c\\.azurecr\\.io/${d.name.replace(/-\d-\d$/, "")}:\\d\\.\\d@sha256:[0-9a-f]{64}$`), d.name);
+            assert.ok(d.dependencies.includes(role.urn), `${d.name} does not wait for AcrPull`);
+        }
+    });
+
+    it("kubeconfig mode builds and pushes to images.registry, with no Azure resource", async () => {
+        const r = await runStage("deploy", { "cluster.mode": "kubeconfig", "images.registry": "localhost:5001" });
+        assert.deepEqual(r.resources.filter((x) => x.type.includes("azure")).map((x) => x.type), []);
+        const images = r.resources.filter((x) => x.type === "docker-build:index:Image");
+        assert.equal(images.length, 5);
+        for (const i of images) assert.deepEqual(i.inputs.registries, [], "no credentials for a local registry");
+        const app = appObjects(r).find((o) => o.kind === "Deployment" && o.metadata.name === "voting-app-1-0")!;
+        assert.match(app.spec.template.spec.containers[0].image, /^localhost:5001\/voting-app:1\.0@sha256:/);
     });
 });
 

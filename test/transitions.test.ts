@@ -63,11 +63,11 @@ describe("transitions between adjacent stages", () => {
         });
     }
 
-    it("no stage change touches the cluster, Istio, the namespace, the Gateway or the passwords", async () => {
+    it("no stage change touches the cluster, the registry or images, Istio, the namespace, the Gateway or the passwords", async () => {
         for (const [from, to] of transitions) {
             const changed = diff(await runStage(from), await runStage(to)).filter((s) => s.kind !== "same").map((s) => s.label);
             for (const label of changed) {
-                assert.doesNotMatch(label, /ManagedCluster|ResourceGroup|Release|Namespace|Gateway\/|RandomPassword|Provider|AksCluster|IstioMesh/, `${from} -> ${to} changes ${label}`);
+                assert.doesNotMatch(label, /ManagedCluster|ResourceGroup|Registry|RoleAssignment|Image\/|Release|Namespace|Gateway\/|RandomPassword|Provider|AksCluster|IstioMesh/, `${from} -> ${to} changes ${label}`);
             }
         }
     });

@@ -1,0 +1,54 @@
+import * as dockerBuild from "@pulumi/docker-build";
+import * as pulumi from "@pulumi/pulumi";
+import { WorkloadRef } from "../stages/model";
+import { BUILT_WORKLOADS, workloadName } from "../stages/settings";
+
+/** The build context, relative to the Pulumi project (so previews are the same on every machine). */
+export const APP_CONTEXT = "app";
+
+export interface VotingImagesArgs {
+    /** Registry host to push to, e.g. myacr.azurecr.io or localhost:5001. */
+    registry: pulumi.Input<string>;
+    /** Tag per Deployment name (voting-app-1-0 -> "1.0"). */
+    tags: Record<string, string>;
+    /** Push credentials; none for a local registry. */
+    credentials?: { username: pulumi.Input<string>; password: pulumi.Input<string> };
+}
+
+export interface VotingImagesOptions {
+    provider: dockerBuild.Provider;
+    parent?: pulumi.Resource;
+}
+
+/** The Dockerfile's build arguments for a workload: COMPONENT=app|analytics, VERSION. */
+export function buildArgsOf(ref: WorkloadRef): Record<string, string> {
+    return { COMPONENT: ref.component === "voting-app" ? "app" : "analytics", VERSION: ref.version };
+}
+
+/**
+ * Builds app/Dockerfile once per app/analytics version and pushes it. `refs` are digest-pinned
+ * references (<registry>/<name>:<tag>@sha256:…), so a rebuilt image rolls its Deployment.
+ */
+export class VotingImages extends pulumi.ComponentResource {
+    public readonly refs: Record<string, pulumi.Output<string>> = {};
+
+    constructor(name: string, args: VotingImagesArgs, opts: VotingImagesOptions) {
+        super("voting:images:VotingImages", name, {}, { parent: opts.parent, providers: { "docker-build": opts.provider } });
+        for (const ref of BUILT_WORKLOADS) {
+            const deployment = workloadName(ref);
+            const image = new dockerBuild.Image(deployment, {
+                context: { location: APP_CONTEXT },
+                dockerfile: { location: `${APP_CONTEXT}/Dockerfile` },
+                buildArgs: buildArgsOf(ref),
+                platforms: [dockerBuild.Platform.Linux_amd64],
+                tags: [pulumi.interpolate`${args.registry}/${ref.component}:${args.tags[deployment]}`],
+                push: true,
+                registries: args.credentials
+                    ? [{ address: args.registry, username: args.credentials.username, password: args.credentials.password }]
+                    : [],
+            }, { parent: this, provider: opts.provider });
+            this.refs[deployment] = image.ref;
+        }
+        this.registerOutputs({ refs: this.refs });
+    }
+}
