@@ -1,23 +1,7 @@
 import { strict as assert } from "assert";
 import { appObjects, KubernetesObject, ProgramRun } from "../mock/runProgram";
+import { EXPECTED } from "./support/expected";
 import { find, runStage } from "./support/runs";
-
-const common = ["Namespace/voting", "Service/voting-analytics", "Service/voting-app", "Service/voting-storage", "Gateway/voting-app-gateway", "VirtualService/voting-app"];
-const mesh1 = ["DestinationRule/voting-app-v1-0", "DestinationRule/voting-analytics-v1-1", "DestinationRule/voting-storage-v1-0"];
-const mesh2 = ["DestinationRule/voting-app-v2-0", "DestinationRule/voting-analytics-v2-0", "DestinationRule/voting-storage-v2-0"];
-const meshCommon = ["VirtualService/voting-analytics", "VirtualService/voting-storage", "PeerAuthentication/default"];
-const v1 = ["PersistentVolumeClaim/voting-storage-redis-data", "Deployment/voting-storage-1-0", "Deployment/voting-analytics-1-0", "Deployment/voting-app-1-0"];
-const mysql = ["Secret/voting-storage-secret", "ConfigMap/voting-storage-mysql-init", "PersistentVolumeClaim/voting-storage-mysql-data"];
-const v2 = [...mysql, "Deployment/voting-storage-2-0", "Deployment/voting-analytics-2-0", "Deployment/voting-app-2-0"];
-
-/** The product brief's stage table, as the objects each stage must have in namespace voting. */
-const EXPECTED: Record<string, string[]> = {
-    deploy: [...common, ...v1],
-    update: [...common, ...v1, "Deployment/voting-analytics-1-1"],
-    lockdown: [...common, ...v1, "Deployment/voting-analytics-1-1", ...mesh1, ...meshCommon],
-    canary: [...common, ...v1, "Deployment/voting-analytics-1-1", ...mesh1, ...meshCommon, ...v2, ...mesh2],
-    finalize: [...common, ...v2, ...mesh2, ...meshCommon],
-};
 
 const kindName = (o: KubernetesObject) => `${o.kind}/${o.metadata.name}`;
 const k8sResources = (r: ProgramRun) => r.resources.filter((x) => x.type.startsWith("kubernetes:") && !x.read);

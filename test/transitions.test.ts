@@ -6,6 +6,7 @@ import { strict as assert } from "assert";
 import { ProgramRun } from "../mock/runProgram";
 import { STAGE_NAMES } from "../stages/model";
 import { followUserRequest, describe as show } from "./support/mesh";
+import { FORWARD } from "./support/expected";
 import { chartGatewayPodLabels, runStage } from "./support/runs";
 import { diff, intermediateStates, Step } from "./support/transitions";
 
@@ -16,38 +17,6 @@ function summary(steps: Step[]) {
     const of = (kind: string) => steps.filter((s) => s.kind === kind).map((s) => s.label).sort();
     return { create: of("create"), update: of("update"), delete: of("delete") };
 }
-
-/** Forward transitions, from the brief's stage table; each rollback is the exact inverse. */
-const FORWARD: Record<string, { create: string[]; update: string[]; delete: string[] }> = {
-    "deploy->update": { create: ["Deployment/voting-analytics-1-1"], update: [], delete: [] },
-    "update->lockdown": {
-        create: [
-            "DestinationRule/voting-analytics-v1-1", "DestinationRule/voting-app-v1-0", "DestinationRule/voting-storage-v1-0",
-            "PeerAuthentication/default", "VirtualService/voting-analytics", "VirtualService/voting-storage",
-        ],
-        update: ["VirtualService/voting-app"],
-        delete: [],
-    },
-    "lockdown->canary": {
-        create: [
-            "ConfigMap/voting-storage-mysql-init",
-            "Deployment/voting-analytics-2-0", "Deployment/voting-app-2-0", "Deployment/voting-storage-2-0",
-            "DestinationRule/voting-analytics-v2-0", "DestinationRule/voting-app-v2-0", "DestinationRule/voting-storage-v2-0",
-            "PersistentVolumeClaim/voting-storage-mysql-data", "Secret/voting-storage-secret",
-        ],
-        update: ["Service/voting-storage", "VirtualService/voting-analytics", "VirtualService/voting-app", "VirtualService/voting-storage"],
-        delete: [],
-    },
-    "canary->finalize": {
-        create: [],
-        update: ["Service/voting-storage", "VirtualService/voting-analytics", "VirtualService/voting-app", "VirtualService/voting-storage"],
-        delete: [
-            "Deployment/voting-analytics-1-0", "Deployment/voting-analytics-1-1", "Deployment/voting-app-1-0", "Deployment/voting-storage-1-0",
-            "DestinationRule/voting-analytics-v1-1", "DestinationRule/voting-app-v1-0", "DestinationRule/voting-storage-v1-0",
-            "PersistentVolumeClaim/voting-storage-redis-data",
-        ],
-    },
-};
 
 const pairs = STAGE_NAMES.slice(1).map((to, i) => [STAGE_NAMES[i], to] as const);
 const transitions = [...pairs, ...pairs.map(([a, b]) => [b, a] as const)];

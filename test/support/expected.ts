@@ -1,0 +1,55 @@
+/**
+ * The product brief's stage table as expectations, shared by the unit tests (mocks) and the
+ * end-to-end walk (real engine, real API server).
+ */
+
+const common = ["Namespace/voting", "Service/voting-analytics", "Service/voting-app", "Service/voting-storage", "Gateway/voting-app-gateway", "VirtualService/voting-app"];
+const mesh1 = ["DestinationRule/voting-app-v1-0", "DestinationRule/voting-analytics-v1-1", "DestinationRule/voting-storage-v1-0"];
+const mesh2 = ["DestinationRule/voting-app-v2-0", "DestinationRule/voting-analytics-v2-0", "DestinationRule/voting-storage-v2-0"];
+const meshCommon = ["VirtualService/voting-analytics", "VirtualService/voting-storage", "PeerAuthentication/default"];
+const v1 = ["PersistentVolumeClaim/voting-storage-redis-data", "Deployment/voting-storage-1-0", "Deployment/voting-analytics-1-0", "Deployment/voting-app-1-0"];
+const mysql = ["Secret/voting-storage-secret", "ConfigMap/voting-storage-mysql-init", "PersistentVolumeClaim/voting-storage-mysql-data"];
+const v2 = [...mysql, "Deployment/voting-storage-2-0", "Deployment/voting-analytics-2-0", "Deployment/voting-app-2-0"];
+
+/** The product brief's stage table, as the objects each stage must have in namespace voting. */
+export const EXPECTED: Record<string, string[]> = {
+    deploy: [...common, ...v1],
+    update: [...common, ...v1, "Deployment/voting-analytics-1-1"],
+    lockdown: [...common, ...v1, "Deployment/voting-analytics-1-1", ...mesh1, ...meshCommon],
+    canary: [...common, ...v1, "Deployment/voting-analytics-1-1", ...mesh1, ...meshCommon, ...v2, ...mesh2],
+    finalize: [...common, ...v2, ...mesh2, ...meshCommon],
+};
+
+
+/** Forward transitions, from the brief's stage table; each rollback is the exact inverse. */
+export const FORWARD: Record<string, { create: string[]; update: string[]; delete: string[] }> = {
+    "deploy->update": { create: ["Deployment/voting-analytics-1-1"], update: [], delete: [] },
+    "update->lockdown": {
+        create: [
+            "DestinationRule/voting-analytics-v1-1", "DestinationRule/voting-app-v1-0", "DestinationRule/voting-storage-v1-0",
+            "PeerAuthentication/default", "VirtualService/voting-analytics", "VirtualService/voting-storage",
+        ],
+        update: ["VirtualService/voting-app"],
+        delete: [],
+    },
+    "lockdown->canary": {
+        create: [
+            "ConfigMap/voting-storage-mysql-init",
+            "Deployment/voting-analytics-2-0", "Deployment/voting-app-2-0", "Deployment/voting-storage-2-0",
+            "DestinationRule/voting-analytics-v2-0", "DestinationRule/voting-app-v2-0", "DestinationRule/voting-storage-v2-0",
+            "PersistentVolumeClaim/voting-storage-mysql-data", "Secret/voting-storage-secret",
+        ],
+        update: ["Service/voting-storage", "VirtualService/voting-analytics", "VirtualService/voting-app", "VirtualService/voting-storage"],
+        delete: [],
+    },
+    "canary->finalize": {
+        create: [],
+        update: ["Service/voting-storage", "VirtualService/voting-analytics", "VirtualService/voting-app", "VirtualService/voting-storage"],
+        delete: [
+            "Deployment/voting-analytics-1-0", "Deployment/voting-analytics-1-1", "Deployment/voting-app-1-0", "Deployment/voting-storage-1-0",
+            "DestinationRule/voting-analytics-v1-1", "DestinationRule/voting-app-v1-0", "DestinationRule/voting-storage-v1-0",
+            "PersistentVolumeClaim/voting-storage-redis-data",
+        ],
+    },
+};
+
