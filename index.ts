@@ -63,7 +63,8 @@ export = async () => {
         kubeconfig: kubeconfig ?? settings.cluster.kubeconfigPath,
         context: settings.cluster.mode === "kubeconfig" ? settings.cluster.context : undefined,
     });
-    const randomProvider = new random.Provider("random");
+    // Only needed to generate passwords that secret config does not give.
+    const randomProvider = mysqlPassword && mysqlRootPassword ? undefined : new random.Provider("random");
 
     const istio = new IstioMesh("istio", {
         ...settings.istio,

@@ -56,7 +56,8 @@ export interface VotingAppArgs {
 
 export interface VotingAppOptions {
     provider: k8s.Provider;
-    randomProvider: random.Provider;
+    /** Generates the passwords that args do not give. */
+    randomProvider?: random.Provider;
     parent?: pulumi.Resource;
 }
 
@@ -84,8 +85,11 @@ export class VotingApp extends pulumi.ComponentResource {
 
         // Credentials are registered in every stage, so a MySQL volume kept across a rollback
         // and a later canary still opens with the same password.
-        const password = (key: string, given?: pulumi.Output<string>) =>
-            given ?? new random.RandomPassword(key, { length: 24, special: false }, { parent: this, provider: opts.randomProvider }).result;
+        const password = (key: string, given?: pulumi.Output<string>) => {
+            if (given) return given;
+            if (!opts.randomProvider) throw new Error(`VotingApp: no ${key} given and no random provider to generate it`);
+            return new random.RandomPassword(key, { length: 24, special: false }, { parent: this, provider: opts.randomProvider }).result;
+        };
         const mysqlPassword = password("mysql-password", args.mysqlPassword);
         const mysqlRootPassword = password("mysql-root-password", args.mysqlRootPassword);
 

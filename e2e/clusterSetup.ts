@@ -1,0 +1,93 @@
+/**
+ * What the end-to-end target needs besides the API server: Istio's CRDs (Istio is "already
+ * present", istio.install=false), a stand-in for the ingress gateway's Service (the program reads
+ * it for its ingress outputs), and, where kwok simulates nodes, PersistentVolumes for the claims.
+ */
+import * as fs from "fs";
+import * as path from "path";
+import * as YAML from "yaml";
+import { KubeClient, KubeObject } from "./kube";
+
+const ROOT = path.resolve(__dirname, "..");
+export const SHARED_CRDS = path.resolve(ROOT, "..", "shared", "data", "istio-1.30.3-crds.yaml");
+const VENDORED_SCHEMAS = path.join(ROOT, "test", "fixtures", "istio-1.30.3-crd-schemas.json");
+
+/** Istio 1.30.3's CRDs: the full file beside the project when present, else built from the vendored schemas. */
+export function istioCrds(): { source: string; crds: KubeObject[] } {
+    if (fs.existsSync(SHARED_CRDS)) {
+        const crds = YAML.parseAllDocuments(fs.readFileSync(SHARED_CRDS, "utf8")).map((d) => d.toJS()).filter((d) => d?.kind === "CustomResourceDefinition");
+        return { source: SHARED_CRDS, crds };
+    }
+    const { schemas } = JSON.parse(fs.readFileSync(VENDORED_SCHEMAS, "utf8")) as { schemas: Record<string, unknown> };
+    const crds = Object.entries(schemas).map(([key, schema]) => {
+        const [group, version, kind] = key.split("/");
+        const plural = `${kind.toLowerCase()}s`;
+        return {
+            apiVersion: "apiextensions.k8s.io/v1",
+            kind: "CustomResourceDefinition",
+            metadata: { name: `${plural}.${group}` },
+            spec: {
+                group,
+                names: { kind, listKind: `${kind}List`, plural, singular: kind.toLowerCase() },
+                scope: "Namespaced",
+                versions: [{ name: version, served: true, storage: true, schema: { openAPIV3Schema: schema }, subresources: { status: {} } }],
+            },
+        } as KubeObject;
+    });
+    return { source: VENDORED_SCHEMAS, crds };
+}
+
+async function until<T>(what: string, seconds: number, probe: () => Promise<T | undefined>): Promise<T> {
+    const deadline = Date.now() + seconds * 1000;
+    for (;;) {
+        const value = await probe();
+        if (value !== undefined) return value;
+        if (Date.now() > deadline) throw new Error(`timed out after ${seconds}s waiting for ${what}`);
+        await new Promise((r) => setTimeout(r, 250));
+    }
+}
+
+export async function installIstioCrds(kube: KubeClient): Promise<string> {
+    const { source, crds } = istioCrds();
+    for (const crd of crds) await kube.ensure(crd);
+    for (const crd of crds) {
+        await until(`CRD ${crd.metadata.name} to be established`, 60, async () => {
+            const live = await kube.get("CustomResourceDefinition", undefined, crd.metadata.name);
+            return live?.status?.conditions?.some((c: any) => c.type === "Established" && c.status === "True") ? true : undefined;
+        });
+    }
+    return source;
+}
+
+/** The Service an Istio gateway chart release would have created (what the program reads). */
+export async function installGatewayStandIn(kube: KubeClient, name: string, namespace: string): Promise<void> {
+    await kube.ensure({ apiVersion: "v1", kind: "Namespace", metadata: { name: namespace } });
+    await kube.ensure({
+        apiVersion: "v1",
+        kind: "Service",
+        metadata: { name, namespace, labels: { app: name, istio: name.replace(/^istio-/, "") } },
+        spec: {
+            type: "ClusterIP",
+            selector: { app: name, istio: name.replace(/^istio-/, "") },
+            ports: [
+                { name: "status-port", port: 15021, targetPort: 15021, protocol: "TCP" },
+                { name: "http2", port: 80, targetPort: 80, protocol: "TCP" },
+                { name: "https", port: 443, targetPort: 443, protocol: "TCP" },
+            ],
+        },
+    });
+}
+
+/** Volumes for the app's claims (no provisioner runs here); hostPath, never used by a real kubelet. */
+export async function installVolumes(kube: KubeClient): Promise<void> {
+    for (const [name, size] of [["e2e-pv-redis", "1Gi"], ["e2e-pv-mysql", "5Gi"]]) {
+        await kube.ensure({
+            apiVersion: "v1",
+            kind: "PersistentVolume",
+            metadata: { name },
+            spec: { capacity: { storage: size }, accessModes: ["ReadWriteOnce"], persistentVolumeReclaimPolicy: "Retain", hostPath: { path: `/tmp/${name}` } },
+        });
+    }
+}
+
+export { until };
