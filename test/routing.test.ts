@@ -6,15 +6,11 @@
 import { strict as assert } from "assert";
 import { appObjects } from "../mock/runProgram";
 import { describe as show, followUserRequest, Outcome } from "./support/mesh";
+import { Chain, FLAG, NO_FLAG, ROUTES, V1, V2 } from "./support/expected";
 import { chartGatewayPodLabels, clusterOf, runStage } from "./support/runs";
 
-type Chain = { app: string; analytics: string; appStorage: string; analyticsStorage: string };
-const chain = (app: string, analytics: string, storage: string): Chain => ({ app, analytics, appStorage: storage, analyticsStorage: storage });
-const V1 = (analytics: string) => chain("1.0", analytics, "1.0");
-const V2 = chain("2.0", "2.0", "2.0");
-
 /** Expected outcomes: chains with shares (percent). No outcome may be refused. */
-function expectPaths(outcomes: Outcome[], expected: [Chain, number][]) {
+export function expectPaths(outcomes: Outcome[], expected: [Chain, number][]) {
     const refused = outcomes.filter((o) => o.error);
     assert.deepEqual(refused, [], `refused: ${show(outcomes)}`);
     const actual = outcomes.map((o) => [o.path, Math.round(o.share * 1000) / 10]);
@@ -23,30 +19,14 @@ function expectPaths(outcomes: Outcome[], expected: [Chain, number][]) {
     assert.deepEqual(actual.map(key).sort(), wanted.map(key).sort(), show(outcomes));
 }
 
-const NO_FLAG = [undefined, "", "session=abc", "featureflag=off", "nofeatureflag=on", "featureflag=onx", "x=1; featureflag=of"];
-const FLAG = ["featureflag=on", "session=abc; featureflag=on", "featureflag=on; theme=dark", "a=1; featureflag=on; b=2", "a=1;featureflag=on"];
-
 describe("routing, request by request", () => {
-    it("deploy: everyone -> app 1.0 -> analytics 1.0 -> Redis", async () => {
-        const cluster = clusterOf(await runStage("deploy"));
-        for (const cookie of [...NO_FLAG, ...FLAG]) expectPaths(followUserRequest(cluster, cookie), [[V1("1.0"), 100]]);
-    });
-
-    it("update: app 1.0 reaches analytics 1.0 and 1.1 in turn (Service round robin)", async () => {
-        const cluster = clusterOf(await runStage("update"));
-        for (const cookie of [...NO_FLAG, ...FLAG]) expectPaths(followUserRequest(cluster, cookie), [[V1("1.0"), 50], [V1("1.1"), 50]]);
-    });
-
-    it("lockdown: app 1.0 -> analytics 1.1 only; both -> storage 1.0", async () => {
-        const cluster = clusterOf(await runStage("lockdown"));
-        for (const cookie of [...NO_FLAG, ...FLAG]) expectPaths(followUserRequest(cluster, cookie), [[V1("1.1"), 100]]);
-    });
-
-    it("canary: the flag cookie, alone or among others, -> the 2.0 chain; everyone else -> the 1.x chain", async () => {
-        const cluster = clusterOf(await runStage("canary"));
-        for (const cookie of NO_FLAG) expectPaths(followUserRequest(cluster, cookie), [[V1("1.1"), 100]]);
-        for (const cookie of FLAG) expectPaths(followUserRequest(cluster, cookie), [[V2, 100]]);
-    });
+    for (const [stage, routes] of Object.entries(ROUTES)) {
+        it(`${stage}: the brief's routes for users without and with the flag cookie`, async () => {
+            const cluster = clusterOf(await runStage(stage));
+            for (const cookie of NO_FLAG) expectPaths(followUserRequest(cluster, cookie), routes.withoutFlag);
+            for (const cookie of FLAG) expectPaths(followUserRequest(cluster, cookie), routes.withFlag);
+        });
+    }
 
     it("canary with canaryWeight 10: 10% of unflagged users -> 2.0; flagged users -> 2.0 always", async () => {
         const cluster = clusterOf(await runStage("canary", { canaryWeight: "10" }));
@@ -71,11 +51,6 @@ describe("routing, request by request", () => {
                 }
             }
         }
-    });
-
-    it("finalize: everyone -> the 2.0 chain", async () => {
-        const cluster = clusterOf(await runStage("finalize"));
-        for (const cookie of [...NO_FLAG, ...FLAG]) expectPaths(followUserRequest(cluster, cookie), [[V2, 100]]);
     });
 
     it("canaryWeight has no effect outside the canary stage", async () => {

@@ -53,3 +53,21 @@ export const FORWARD: Record<string, { create: string[]; update: string[]; delet
     },
 };
 
+
+export type Chain = { app: string; analytics: string; appStorage: string; analyticsStorage: string };
+export const chain = (app: string, analytics: string, storage: string): Chain => ({ app, analytics, appStorage: storage, analyticsStorage: storage });
+export const V1 = (analytics: string) => chain("1.0", analytics, "1.0");
+export const V2 = chain("2.0", "2.0", "2.0");
+
+/** Where users' requests go at each stage (canaryWeight 0): chains with their share in percent. */
+export const ROUTES: Record<string, { withoutFlag: [Chain, number][]; withFlag: [Chain, number][] }> = {
+    deploy: { withoutFlag: [[V1("1.0"), 100]], withFlag: [[V1("1.0"), 100]] },
+    update: { withoutFlag: [[V1("1.0"), 50], [V1("1.1"), 50]], withFlag: [[V1("1.0"), 50], [V1("1.1"), 50]] },
+    lockdown: { withoutFlag: [[V1("1.1"), 100]], withFlag: [[V1("1.1"), 100]] },
+    canary: { withoutFlag: [[V1("1.1"), 100]], withFlag: [[V2, 100]] },
+    finalize: { withoutFlag: [[V2, 100]], withFlag: [[V2, 100]] },
+};
+
+/** Cookie headers without the flag, and with it (alone or among other cookies). */
+export const NO_FLAG = [undefined, "", "session=abc", "featureflag=off", "nofeatureflag=on", "featureflag=onx", "x=1; featureflag=of"];
+export const FLAG = ["featureflag=on", "session=abc; featureflag=on", "featureflag=on; theme=dark", "a=1; featureflag=on; b=2", "a=1;featureflag=on"];
