@@ -13,10 +13,16 @@ import { ALL_WORKLOADS, imageOf, parseSettings, workloadName } from "./stages/se
 
 export = async () => {
     const config = new pulumi.Config();
-    const settings = parseSettings((key) => config.get(key));
+    // "cluster.mode" is the field `mode` of the structured setting `cluster` (Pulumi.yaml).
+    const settings = parseSettings((key) => {
+        const [head, ...field] = key.split(".");
+        if (field.length === 0) return config.get(head);
+        const value = config.getObject<Record<string, unknown>>(head)?.[field.join(".")];
+        return value === undefined || value === null ? undefined : String(value);
+    });
     const plan = planStage(settings.stage, { canaryWeight: settings.canaryWeight });
-    const mysqlPassword = config.getSecret("mysql.password");
-    const mysqlRootPassword = config.getSecret("mysql.rootPassword");
+    const mysqlPassword = config.getSecret("mysqlPassword");
+    const mysqlRootPassword = config.getSecret("mysqlRootPassword");
 
     let kubeconfig: pulumi.Output<string> | undefined;
     let clusterOutputs: Record<string, pulumi.Output<string>> = {};

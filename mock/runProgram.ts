@@ -47,21 +47,41 @@ interface DeclaredSetting {
     secret?: boolean;
 }
 
-let projectDefaults: { name: string; defaults: StackConfig; secretKeys: string[] } | undefined;
+/** Project name, and the defaults Pulumi.yaml declares (dotted names as paths, typed as declared). */
+let project: { name: string; defaults: Record<string, unknown> } | undefined;
 
-/** The project name and the defaults declared in Pulumi.yaml's `config` block. */
-export function projectSettings(): { name: string; defaults: StackConfig; secretKeys: string[] } {
-    if (!projectDefaults) {
-        const project = YAML.parse(fs.readFileSync(path.join(PROJECT_DIR, "Pulumi.yaml"), "utf8"));
-        const defaults: StackConfig = {};
-        const secretKeys: string[] = [];
-        for (const [key, decl] of Object.entries<DeclaredSetting>(project.config ?? {})) {
-            if (decl.default !== undefined) defaults[key] = String(decl.default);
-            if (decl.secret) secretKeys.push(key);
+export function projectSettings(): { name: string; defaults: Record<string, unknown> } {
+    if (!project) {
+        const file = YAML.parse(fs.readFileSync(path.join(PROJECT_DIR, "Pulumi.yaml"), "utf8"));
+        const defaults: Record<string, unknown> = {};
+        for (const [key, decl] of Object.entries<DeclaredSetting>(file.config ?? {})) {
+            if (decl.default !== undefined) setPath(defaults, key, decl.default);
         }
-        projectDefaults = { name: project.name, defaults, secretKeys };
+        project = { name: file.name, defaults };
     }
-    return projectDefaults;
+    return project;
+}
+
+/** Sets `a.b.c` in an object, creating the objects on the way, as `pulumi config set --path` does. */
+function setPath(target: Record<string, unknown>, key: string, value: unknown) {
+    const parts = key.split(".");
+    let node = target;
+    for (const part of parts.slice(0, -1)) {
+        if (typeof node[part] !== "object" || node[part] === null) node[part] = {};
+        node = node[part] as Record<string, unknown>;
+    }
+    node[parts[parts.length - 1]] = value;
+}
+
+/**
+ * The config the engine hands a program: Pulumi.yaml's defaults, overlaid by the stack's
+ * settings (dotted keys are paths into the structured settings), objects as JSON.
+ */
+export function engineConfig(config: StackConfig): Record<string, string> {
+    const { name, defaults } = projectSettings();
+    const merged: Record<string, unknown> = JSON.parse(JSON.stringify(defaults));
+    for (const [key, value] of Object.entries(config)) setPath(merged, key, value);
+    return Object.fromEntries(Object.entries(merged).map(([k, v]) => [`${name}:${k}`, typeof v === "object" ? JSON.stringify(v) : String(v)]));
 }
 
 /** Deterministic stand-ins for what providers would return. */
@@ -163,12 +183,10 @@ export async function runProgram(config: StackConfig = {}, secretConfig: StackCo
     if (running) throw new Error("runProgram is not re-entrant");
     running = true;
     try {
-        const { name: project, defaults, secretKeys } = projectSettings();
-        const all: Record<string, string> = {};
-        for (const [key, value] of Object.entries({ ...defaults, ...config, ...secretConfig })) all[`${project}:${key}`] = value;
-        const secrets = [...secretKeys, ...Object.keys(secretConfig)].map((k) => `${project}:${k}`);
-        pulumi.runtime.setAllConfig(all, secrets.filter((k) => k in all));
-        await pulumi.runtime.setMocks(new StandInMocks(), project, "mock", false);
+        const { name } = projectSettings();
+        const all = engineConfig({ ...config, ...secretConfig });
+        pulumi.runtime.setAllConfig(all, Object.keys(secretConfig).map((k) => `${name}:${k}`));
+        await pulumi.runtime.setMocks(new StandInMocks(), name, "mock", false);
 
         const resources: RegisteredResource[] = [];
         const monitor = (pulumi.runtime as any).getMonitor();

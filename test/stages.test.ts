@@ -120,7 +120,7 @@ describe("key fields", () => {
 
     it("passwords come from secret config when set, and stay secrets", async () => {
         const { runProgram } = await import("../mock/runProgram");
-        const r = await runProgram({ stage: "canary" }, { "mysql.password": "from-config-1", "mysql.rootPassword": "from-config-2" });
+        const r = await runProgram({ stage: "canary" }, { mysqlPassword: "from-config-1", mysqlRootPassword: "from-config-2" });
         const secret = r.resources.find((x) => x.type === "kubernetes:core/v1:Secret")!;
         assert.equal(secret.inputs.stringData.MYSQL_PASSWORD, "from-config-1");
         assert.equal(secret.inputs.stringData.MYSQL_ROOT_PASSWORD, "from-config-2");

@@ -1,0 +1,116 @@
+/**
+ * An ephemeral stack of this project, driven by Pulumi's Automation API: a uniquely named stack
+ * on a local file backend (or the user's backend when PULUMI_BACKEND_URL is set), whose preview
+ * steps are recorded, and which is destroyed and removed at the end whatever happened.
+ */
+import * as crypto from "crypto";
+import * as fs from "fs";
+import * as os from "os";
+import * as path from "path";
+import { ConfigMap, EngineEvent, LocalWorkspace, OpType, OutputMap, PulumiCommand, Stack } from "@pulumi/pulumi/automation";
+
+export const ROOT = path.resolve(__dirname, "..");
+export const PROJECT = "aks-istio-canary";
+
+export interface PlannedStep {
+    op: OpType;
+    urn: string;
+    type: string;
+    /** Kind/name for Kubernetes objects ("Deployment/voting-app-1-0"), else type/name. */
+    label: string;
+    namespace?: string;
+}
+
+export function labelOf(type: string, urn: string, inputs?: Record<string, any>): { label: string; namespace?: string } {
+    const name = urn.split("::").pop() ?? urn;
+    const kubernetes = /^kubernetes:(?!helm)[^:]+:(\w+)$/.exec(type);
+    if (kubernetes && inputs?.metadata?.name) return { label: `${kubernetes[1]}/${inputs.metadata.name}`, namespace: inputs.metadata.namespace };
+    return { label: `${type.split(":").pop()}/${name}` };
+}
+
+export interface EphemeralStackOptions {
+    /**
+     * "local": the engine runs index.ts through the Node.js language host, as `pulumi up` does.
+     * "inline": the Automation API serves the same index.ts program from this process (no
+     * language host binary needed).
+     */
+    program: "local" | "inline";
+    /** Extra environment for the CLI (backend, passphrase, plugin lookup). */
+    env?: Record<string, string>;
+    /** Directory holding the `pulumi` to use; the one on PATH otherwise. */
+    pulumiRoot?: string;
+}
+
+export class EphemeralStack {
+    private constructor(public readonly stack: Stack, public readonly name: string, private readonly backendDir?: string) {}
+
+    static async create(options: EphemeralStackOptions): Promise<EphemeralStack> {
+        const name = `e2e-${Date.now().toString(36)}-${crypto.randomBytes(3).toString("hex")}`;
+        let backendDir: string | undefined;
+        const env: Record<string, string> = { PULUMI_SKIP_UPDATE_CHECK: "true", ...options.env };
+        if (!process.env.PULUMI_BACKEND_URL && !env.PULUMI_BACKEND_URL) {
+            backendDir = fs.mkdtempSync(path.join(os.tmpdir(), "aks-istio-e2e-state-"));
+            env.PULUMI_BACKEND_URL = `file://${backendDir}`;
+        }
+        if (!process.env.PULUMI_CONFIG_PASSPHRASE && !env.PULUMI_CONFIG_PASSPHRASE) {
+            env.PULUMI_CONFIG_PASSPHRASE = crypto.randomBytes(12).toString("hex");
+        }
+        const pulumiCommand = options.pulumiRoot ? await PulumiCommand.get({ root: options.pulumiRoot, skipVersionCheck: true }) : undefined;
+        const workspaceOptions = { workDir: ROOT, envVars: env, pulumiCommand };
+        const stack =
+            options.program === "inline"
+                ? await LocalWorkspace.createStack({
+                      stackName: name,
+                      projectName: PROJECT,
+                      // The real program: index.ts's exported function, as the language host would call it.
+                      program: async () => (require(path.join(ROOT, "index")) as () => Promise<Record<string, unknown>>)(),
+                  }, workspaceOptions)
+                : await LocalWorkspace.createStack({ stackName: name, workDir: ROOT }, workspaceOptions);
+        return new EphemeralStack(stack, name, backendDir);
+    }
+
+    /**
+     * Sets plain and secret settings (keys without the project prefix; dotted keys are paths
+     * into the structured settings, as `pulumi config set --path`).
+     */
+    async configure(settings: Record<string, string>, secrets: Record<string, string> = {}): Promise<void> {
+        const config: ConfigMap = {};
+        for (const [k, v] of Object.entries(settings)) config[`${PROJECT}:${k}`] = { value: v };
+        for (const [k, v] of Object.entries(secrets)) config[`${PROJECT}:${k}`] = { value: v, secret: true };
+        await this.stack.setAllConfig(config, true);
+    }
+
+    /** The real engine's preview: every step it plans, with its operation. */
+    async preview(): Promise<PlannedStep[]> {
+        const steps: PlannedStep[] = [];
+        await this.stack.preview({
+            onEvent: (event: EngineEvent) => {
+                const m = event.resourcePreEvent?.metadata;
+                if (!m) return;
+                const { label, namespace } = labelOf(m.type, m.urn, (m.new ?? m.old)?.inputs);
+                steps.push({ op: m.op, urn: m.urn, type: m.type, label, namespace });
+            },
+        });
+        return steps;
+    }
+
+    async up(log?: (line: string) => void): Promise<OutputMap> {
+        const result = await this.stack.up({ onOutput: log });
+        return result.outputs;
+    }
+
+    /** Destroys every resource and removes the stack (and its local backend). Never throws. */
+    async dispose(log: (line: string) => void = () => undefined): Promise<void> {
+        try {
+            await this.stack.destroy({ onOutput: log });
+        } catch (err) {
+            log(`destroy failed: ${(err as Error).message}\n`);
+        }
+        try {
+            await this.stack.workspace.removeStack(this.name, { force: true });
+        } catch (err) {
+            log(`stack rm failed: ${(err as Error).message}\n`);
+        }
+        if (this.backendDir) fs.rmSync(this.backendDir, { recursive: true, force: true });
+    }
+}
