@@ -19,6 +19,8 @@ export interface PlannedStep {
     /** Kind/name for Kubernetes objects ("Deployment/voting-app-1-0"), else type/name. */
     label: string;
     namespace?: string;
+    /** The resource is left in the cluster when Pulumi deletes it. */
+    retainOnDelete: boolean;
 }
 
 export function labelOf(type: string, urn: string, inputs?: Record<string, any>): { label: string; namespace?: string } {
@@ -88,7 +90,8 @@ export class EphemeralStack {
                 const m = event.resourcePreEvent?.metadata;
                 if (!m) return;
                 const { label, namespace } = labelOf(m.type, m.urn, (m.new ?? m.old)?.inputs);
-                steps.push({ op: m.op, urn: m.urn, type: m.type, label, namespace });
+                const retainOnDelete = Boolean((m.old ?? m.new)?.retainOnDelete);
+                steps.push({ op: m.op, urn: m.urn, type: m.type, label, namespace, retainOnDelete });
             },
         });
         return steps;

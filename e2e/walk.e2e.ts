@@ -114,7 +114,7 @@ describe(`end to end (${target}): the real engine walks every stage and back`, f
             const outside = planned.filter((s) => s.namespace !== "voting" && !["same", "read"].includes(s.op) && !/^pulumi:pulumi:Stack$/.test(s.type));
             assert.deepEqual(outside.map((s) => `${s.op} ${s.label}`), [], "a stage change touches nothing outside the app namespace (cluster, Istio, the namespace itself)");
             for (const d of inApp.filter((s) => s.op === "delete" || s.op === "discard")) {
-                if (d.label.startsWith("PersistentVolumeClaim/")) assert.equal(d.op, "discard", `${d.label} must be retained, not deleted`);
+                if (d.label.startsWith("PersistentVolumeClaim/")) assert.ok(d.retainOnDelete, `${d.label} must be retained, not deleted`);
             }
         });
 

@@ -386,6 +386,7 @@ cmd_start() {
     --service-account-private-key-file="$pki/sa.key" --root-ca-file="$pki/ca.crt" \
     --use-service-account-credentials=false --leader-elect=false \
     --bind-address=127.0.0.1 --secure-port=0 --profiling=false \
+    --node-monitor-grace-period=5m \
     </dev/null >"$STATE_DIR/kube-controller-manager.log" 2>&1 &
   echo $! >"$STATE_DIR/kube-controller-manager.pid"
 
@@ -397,10 +398,14 @@ cmd_start() {
 
   # KWOK_WORKDIR: kwok would otherwise also read ~/.kwok/kwok.yaml. No config
   # file and no Stage CRDs: kwok uses its built-in default node and pod stages.
+  # The node leases kwok renews keep the nodes Ready; without them the node
+  # lifecycle controller marks them NotReady every ~50 s and every pod unready
+  # with them (the controller-manager's grace period is widened for a loaded
+  # 2-core machine too).
   KWOK_WORKDIR="$STATE_DIR/kwok" setsid "$TOOLS_BIN/kwok" \
     --kubeconfig="$KUBECONFIG_FILE" \
     --manage-all-nodes=false --manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake \
-    --cidr=10.244.0.0/24 \
+    --cidr=10.244.0.0/24 --node-lease-duration-seconds=40 \
     </dev/null >"$STATE_DIR/kwok.log" 2>&1 &
   echo $! >"$STATE_DIR/kwok.pid"
 
