@@ -8,8 +8,8 @@ import * as pulumi from "@pulumi/pulumi";
 import * as random from "@pulumi/random";
 import { IstioMesh, azureHealthProbeAnnotations, GATEWAY_SERVICE_PORTS } from "./components/istioMesh";
 import { VotingApp, servingVersions } from "./components/votingApp";
-import { planStage } from "./stages/model";
-import { ALL_WORKLOADS, imageOf, parseSettings, workloadName } from "./stages/settings";
+import { ALL_WORKLOADS, planStage } from "./stages/model";
+import { imageOf, parseSettings, workloadName } from "./stages/settings";
 
 export = async () => {
     const config = new pulumi.Config();

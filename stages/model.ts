@@ -137,6 +137,11 @@ export const STAGES: readonly StageDefinition[] = [
     },
 ];
 
+/** Every Deployment some stage runs (each component at each of its versions), in stage order. */
+export const ALL_WORKLOADS: WorkloadRef[] = STAGES.flatMap((stage) =>
+    COMPONENTS.flatMap((component) => stage.versions[component].map((version) => w(component, version))),
+).filter((ref, i, all) => all.findIndex((o) => o.component === ref.component && o.version === ref.version) === i);
+
 /** A stage with the user's settings applied: what `pulumi up` must make true. */
 export interface StagePlan {
     stage: StageDefinition;

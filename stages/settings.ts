@@ -3,7 +3,7 @@
  * pulumi.Config (whose defaults come from Pulumi.yaml), and every bad value stops the program with
  * a message naming the setting, the value and what is valid, before any resource is registered.
  */
-import { STAGE_NAMES, StageName, WorkloadRef, versionSlug } from "./model";
+import { ALL_WORKLOADS, STAGE_NAMES, StageName, WorkloadRef, versionSlug } from "./model";
 
 export const PROJECT = "aks-istio-canary";
 
@@ -59,25 +59,8 @@ export function workloadName(ref: WorkloadRef): string {
     return `${ref.component}-${versionSlug(ref.version)}`;
 }
 
-/** Every Deployment of the app, storage included. */
-export const ALL_WORKLOADS: WorkloadRef[] = [
-    { component: "voting-storage", version: "1.0" },
-    { component: "voting-storage", version: "2.0" },
-    { component: "voting-analytics", version: "1.0" },
-    { component: "voting-analytics", version: "1.1" },
-    { component: "voting-analytics", version: "2.0" },
-    { component: "voting-app", version: "1.0" },
-    { component: "voting-app", version: "2.0" },
-];
-
-/** Every app/analytics Deployment that runs an image the product builds. */
-export const BUILT_WORKLOADS: WorkloadRef[] = [
-    { component: "voting-app", version: "1.0" },
-    { component: "voting-app", version: "2.0" },
-    { component: "voting-analytics", version: "1.0" },
-    { component: "voting-analytics", version: "1.1" },
-    { component: "voting-analytics", version: "2.0" },
-];
+/** Every app/analytics Deployment, i.e. every image the product builds. */
+export const BUILT_WORKLOADS: WorkloadRef[] = ALL_WORKLOADS.filter((ref) => ref.component !== "voting-storage");
 
 function required(get: ConfigLookup, key: string, expected: string): string {
     const value = get(key);
