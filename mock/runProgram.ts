@@ -204,7 +204,7 @@ export async function runProgram(config: StackConfig = {}, secretConfig: StackCo
                 secretInputs: secretPaths(raw),
                 parent,
                 provider: req.getProvider(),
-                dependencies: read ? req.getDependenciesList() : req.getDependenciesList(),
+                dependencies: req.getDependenciesList(),
                 protect: read ? false : Boolean(req.getProtect()),
                 retainOnDelete: read ? false : Boolean(req.getRetainondelete()),
                 read,

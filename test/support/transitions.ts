@@ -41,7 +41,7 @@ export function diff(from: ProgramRun, to: ProgramRun): Step[] {
 
 /** The transitive dependencies of each resource in a run. */
 function closure(run: ProgramRun): Map<string, Set<string>> {
-    const direct = new Map(run.resources.map((r) => [r.urn, r.dependencies.concat(r.parent ? [] : [])]));
+    const direct = new Map(run.resources.map((r) => [r.urn, r.dependencies]));
     const memo = new Map<string, Set<string>>();
     const visit = (urn: string, stack: Set<string>): Set<string> => {
         const known = memo.get(urn);
