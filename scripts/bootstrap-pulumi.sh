@@ -8,7 +8,7 @@
 #                                       (eval "$(scripts/bootstrap-pulumi.sh env)")
 #
 # Output: <repo>/.tools/bin (git-ignored through .tools/.gitignore):
-#   pulumi                      Pulumi CLI v3.248.0 = @pulumi/pulumi 3.248.0
+#   pulumi                      Pulumi CLI v3.259.0 = @pulumi/pulumi 3.259.0
 #                               (github.com/pulumi/pulumi/pkg/v3, tools/pulumi-cli)
 #   pulumi-resource-kubernetes  the upstream Kubernetes provider, at the newest version
 #                               the module proxy serves: the provider/v4 pseudo-version of
@@ -59,7 +59,7 @@ set -euo pipefail
 # shellcheck source=scripts/lib-gobuild.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib-gobuild.sh"
 
-PULUMI_VERSION="3.248.0"
+PULUMI_VERSION="3.259.0"
 K8S_PROVIDER_MODULE="github.com/pulumi/pulumi-kubernetes/provider/v4"
 # Semver for the pseudo-version v4.0.0-20260115033456-f47bc2d6f199 (v4.25.0 + 1 commit).
 K8S_PROVIDER_VERSION="4.25.1-dev.20260115033456+f47bc2d6f199"

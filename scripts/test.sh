@@ -8,6 +8,9 @@
 # It ends with one line, "N passed, N failed[, N skipped]", the totals of every suite it ran.
 set -uo pipefail
 cd "$(dirname "$0")/.."
+# Every suite runs on Node 24 (LTS): the one on PATH when it is 24, else the pinned build.
+eval "$(bash scripts/node.sh env)" || { echo "no Node 24 to run the tests on"; echo "0 passed, 1 failed"; exit 1; }
+echo "node $(node --version) at $(command -v node)"
 
 logs=$(mktemp -d)
 trap 'rm -rf "$logs"' EXIT

@@ -23,7 +23,8 @@ test('Dockerfile (static): multi-stage, build stage compiles, runtime installs p
   assert.match(dockerfile, /npm ci --omit=dev/);
   assert.match(dockerfile, /npm run build|tsc/);
   assert.match(dockerfile, /COPY --from=build\b/);
-  assert.match(froms[froms.length - 1]!, /node:20|nodejs20/);
+  // Node 24 is the LTS line (Node 20 left support on 2026-04-30): build and runtime stages alike.
+  for (const from of froms) assert.match(from, /^FROM node:24(-slim)?\b/, from);
 });
 
 test('Dockerfile (static): COMPONENT and VERSION come from build args', () => {
