@@ -84,6 +84,8 @@ export = async () => {
         imagePullReady,
         gatewaySelector: istio.gatewaySelector,
         meshReady: istio.readyForMeshObjects,
+        istioRevision: settings.istio.revision,
+        protectVotes: settings.data.protect,
         mysqlPassword,
         mysqlRootPassword,
     }, { provider: k8sProvider, randomProvider });

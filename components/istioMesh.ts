@@ -8,6 +8,8 @@ export interface IstioMeshArgs {
     chartRepository: string;
     gatewayName: string;
     gatewayNamespace: string;
+    /** Type of the gateway chart's Service: LoadBalancer, or NodePort/ClusterIP where nothing assigns load-balancer addresses. */
+    gatewayServiceType: "LoadBalancer" | "NodePort" | "ClusterIP";
     /** Extra annotations for the gateway's LoadBalancer Service (the AKS health probe). */
     gatewayServiceAnnotations: Record<string, string>;
 }
@@ -89,7 +91,10 @@ export class IstioMesh extends pulumi.ComponentResource {
                 namespace: gatewayNamespace.metadata.name,
                 ...chart("gateway"),
                 values: {
-                    service: { type: "LoadBalancer", annotations: args.gatewayServiceAnnotations },
+                    service: {
+                        type: args.gatewayServiceType,
+                        annotations: args.gatewayServiceType === "LoadBalancer" ? args.gatewayServiceAnnotations : {},
+                    },
                     resources: { requests: { cpu: "100m", memory: "128Mi" } },
                 },
             }, { ...childOpts, dependsOn: [istiod] });
@@ -107,11 +112,16 @@ export class IstioMesh extends pulumi.ComponentResource {
                   )
             : pulumi.output(gatewaySelectorLabels(args.gatewayName));
 
-        const ingressService = k8s.core.v1.Service.get(
-            `${name}-ingress-service`,
-            pulumi.interpolate`${args.gatewayNamespace}/${args.gatewayName}`,
-            { ...childOpts, dependsOn: gatewayRelease ? [gatewayRelease] : [] },
-        );
+        // The gateway's Service, read for its address. With the release, its ID comes from the
+        // release's status: unknown until the release exists, so a preview on a cluster where
+        // Istio is not installed yet plans the read instead of failing on a Service not there.
+        const ingressServiceId = gatewayRelease
+            ? pulumi.interpolate`${gatewayRelease.status.namespace}/${gatewayRelease.status.name}`
+            : pulumi.output(`${args.gatewayNamespace}/${args.gatewayName}`);
+        const ingressService = k8s.core.v1.Service.get(`${name}-ingress-service`, ingressServiceId, {
+            ...childOpts,
+            dependsOn: gatewayRelease ? [gatewayRelease] : [],
+        });
         this.ingressIp = ingressService.status.apply((status) => {
             const ingress = status?.loadBalancer?.ingress?.[0];
             return ingress?.ip || ingress?.hostname || undefined;

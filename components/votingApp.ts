@@ -7,8 +7,8 @@ import * as random from "@pulumi/random";
 import {
     Component,
     STORAGE_ENGINES,
+    STORAGE_VERSIONS,
     StagePlan,
-    StorageVersion,
     Version,
     WorkloadRef,
 } from "../stages/model";
@@ -49,6 +49,10 @@ export interface VotingAppArgs {
     gatewaySelector: pulumi.Input<Record<string, string>>;
     /** Istio must be ready (CRDs, istiod for injection) before the namespace's objects. */
     meshReady: pulumi.Input<pulumi.Resource>[];
+    /** Istio revision that injects the app's sidecars (istio.io/rev); none: istio-injection=enabled. */
+    istioRevision?: string;
+    /** Pulumi `protect` on the votes' volumes. */
+    protectVotes: boolean;
     /** MySQL credentials from secret config; generated when absent. */
     mysqlPassword?: pulumi.Output<string>;
     mysqlRootPassword?: pulumi.Output<string>;
@@ -78,7 +82,7 @@ export class VotingApp extends pulumi.ComponentResource {
         const k8sOpts = { parent: this, provider: opts.provider };
 
         const namespace = new k8s.core.v1.Namespace("voting", {
-            metadata: { name: APP_NAMESPACE, labels: { "istio-injection": "enabled" } },
+            metadata: { name: APP_NAMESPACE, labels: injectionLabels(args.istioRevision) },
         }, { ...k8sOpts, dependsOn: args.meshReady });
         const ns = namespace.metadata.name;
         const meta = (objectName: string, labels?: Record<string, string>) => ({ name: objectName, namespace: ns, labels });
@@ -97,16 +101,22 @@ export class VotingApp extends pulumi.ComponentResource {
             plan.workloads.some((wl) => wl.component === component && wl.version === version);
         const mysqlRuns = runs("voting-storage", "2.0");
 
-        // Storage objects: the volumes are retained when a stage drops them, so votes survive
-        // finalize and rollbacks, and the next stage that needs them adopts them again.
-        const redisData = runs("voting-storage", "1.0")
-            ? new kx.PersistentVolumeClaim("voting-storage-redis-data", {
-                  metadata: meta("voting-storage-redis-data", { app: "voting-storage", version: "1.0" }),
-                  spec: { accessModes: ["ReadWriteOnce"], resources: { requests: { storage: "1Gi" } } },
-              }, { ...k8sOpts, retainOnDelete: true })
-            : undefined;
+        // The votes' volumes exist in every stage, whether or not a stage runs their store: no
+        // stage change, forward or back, deletes or re-creates them (a re-create of a claim that
+        // is still in the cluster fails with AlreadyExists from Kubernetes provider 4.29 on), so
+        // Redis's votes are there again when a rollback from finalize brings Redis back, and
+        // MySQL's when canary comes back after a rollback. `protect` keeps `pulumi destroy` from
+        // deleting them (and the namespace, which would take them along) unless the stack says so.
+        const volumeOpts = { ...k8sOpts, protect: args.protectVotes };
+        const redisData = new kx.PersistentVolumeClaim("voting-storage-redis-data", {
+            metadata: meta("voting-storage-redis-data", { app: "voting-storage", version: "1.0" }),
+            spec: { accessModes: ["ReadWriteOnce"], resources: { requests: { storage: "1Gi" } } },
+        }, volumeOpts);
+        const mysqlData = new kx.PersistentVolumeClaim("voting-storage-mysql-data", {
+            metadata: meta("voting-storage-mysql-data", { app: "voting-storage", version: "2.0" }),
+            spec: { accessModes: ["ReadWriteOnce"], resources: { requests: { storage: "5Gi" } } },
+        }, volumeOpts);
         let mysqlSecret: kx.Secret | undefined;
-        let mysqlData: kx.PersistentVolumeClaim | undefined;
         let mysqlInit: kx.ConfigMap | undefined;
         if (mysqlRuns) {
             mysqlSecret = new kx.Secret("voting-storage-secret", {
@@ -118,33 +128,10 @@ export class VotingApp extends pulumi.ComponentResource {
                     MYSQL_ROOT_PASSWORD: mysqlRootPassword,
                 },
             }, k8sOpts);
-            mysqlData = new kx.PersistentVolumeClaim("voting-storage-mysql-data", {
-                metadata: meta("voting-storage-mysql-data", { app: "voting-storage", version: "2.0" }),
-                spec: { accessModes: ["ReadWriteOnce"], resources: { requests: { storage: "5Gi" } } },
-            }, { ...k8sOpts, retainOnDelete: true });
             mysqlInit = new kx.ConfigMap("voting-storage-mysql-init", {
                 metadata: meta("voting-storage-mysql-init", { app: "voting-storage", version: "2.0" }),
                 data: { "init.sql": fs.readFileSync(MYSQL_INIT_SQL, "utf8") },
             }, k8sOpts);
-        }
-
-        // Workloads ----------------------------------------------------------------------
-        const deployments = new Map<string, kx.Deployment>();
-        for (const ref of plan.workloads) {
-            const labels = { app: ref.component, version: ref.version };
-            const podSpec = this.podSpec(ref, args, { redisData, mysqlSecret, mysqlData, mysqlInit });
-            const deploymentName = workloadName(ref);
-            const deployment = new kx.Deployment(deploymentName, {
-                metadata: meta(deploymentName, labels),
-                spec: {
-                    replicas: ref.component === "voting-app" ? args.appReplicas : 1,
-                    selector: { matchLabels: labels },
-                    // Storage holds a ReadWriteOnce volume: the old pod must go before the new one mounts it.
-                    strategy: ref.component === "voting-storage" ? { type: "Recreate" } : undefined,
-                    template: { metadata: { labels }, spec: podSpec },
-                },
-            }, { ...k8sOpts, dependsOn: args.imagePullReady });
-            deployments.set(`${ref.component}@${ref.version}`, deployment);
         }
 
         // Services: one per component, selecting on `app` only, every port's protocol declared.
@@ -158,6 +145,46 @@ export class VotingApp extends pulumi.ComponentResource {
             }, k8sOpts);
         httpService("voting-app");
         httpService("voting-analytics");
+        // The storage Service exposes every engine's port in every stage (a port whose engine does
+        // not run has no endpoints), so it never changes: no stage change can take a port away
+        // from a client still running, nor start a client before its port exists. Named target
+        // ports: Kubernetes gives a port only the endpoints of pods that declare a container port
+        // of that name, so whatever reaches the plain Service (a client no TCP route matches, a
+        // readiness check) on 6379 reaches Redis and on 3306 MySQL, never the other engine that
+        // the `app` selector also selects.
+        const storageService = new kx.Service("voting-storage", {
+            metadata: meta("voting-storage", { app: "voting-storage" }),
+            spec: {
+                selector: { app: "voting-storage" },
+                ports: STORAGE_VERSIONS.map((version) => {
+                    const { port, portName, containerPortName } = STORAGE_ENGINES[version];
+                    return { name: portName, port, targetPort: containerPortName, protocol: "TCP", appProtocol: "tcp" };
+                }),
+            },
+        }, k8sOpts);
+
+        // Workloads ----------------------------------------------------------------------
+        // Stores first. Their clients wait for the store they use (its Service and its ready
+        // pods): a client's readiness checks its store, and a Deployment's create finishes only
+        // when its pods are ready.
+        const deployments = new Map<string, kx.Deployment>();
+        const storesFirst = [...plan.workloads].sort((a, b) => Number(b.component === "voting-storage") - Number(a.component === "voting-storage"));
+        for (const ref of storesFirst) {
+            const labels = { app: ref.component, version: ref.version };
+            const podSpec = this.podSpec(ref, args, { redisData, mysqlSecret, mysqlData, mysqlInit });
+            const deploymentName = workloadName(ref);
+            const deployment = new kx.Deployment(deploymentName, {
+                metadata: meta(deploymentName, labels),
+                spec: {
+                    replicas: ref.component === "voting-app" ? args.appReplicas : 1,
+                    selector: { matchLabels: labels },
+                    // Storage holds a ReadWriteOnce volume: the old pod must go before the new one mounts it.
+                    strategy: ref.component === "voting-storage" ? { type: "Recreate" } : undefined,
+                    template: { metadata: { labels }, spec: podSpec },
+                },
+            }, { ...k8sOpts, dependsOn: [...args.imagePullReady, ...(ref.component === "voting-storage" ? [] : [storageService, deployments.get(`voting-storage@${storageFor(ref.component, ref.version)}`)!])] });
+            deployments.set(`${ref.component}@${ref.version}`, deployment);
+        }
 
         // Istio objects -----------------------------------------------------------------------
         const istioOpts = { ...k8sOpts, dependsOn: args.meshReady };
@@ -178,18 +205,6 @@ export class VotingApp extends pulumi.ComponentResource {
             }, istioOpts));
         }
 
-        const storageService = (dependsOn: pulumi.Resource[]) =>
-            new kx.Service("voting-storage", {
-                metadata: meta("voting-storage", { app: "voting-storage" }),
-                spec: {
-                    selector: { app: "voting-storage" },
-                    ports: plan.storageVersions.map((version: StorageVersion) => {
-                        const { port, portName } = STORAGE_ENGINES[version];
-                        return { name: portName, port, targetPort: port, protocol: "TCP", appProtocol: "tcp" };
-                    }),
-                },
-            }, { ...k8sOpts, dependsOn });
-
         // A VirtualService is applied only once every subset it routes to is defined and served
         // (creates, which Pulumi runs before their dependents). Between the in-place changes, the
         // stage's change order decides (see stages/model.ts, changeOrder).
@@ -209,15 +224,13 @@ export class VotingApp extends pulumi.ComponentResource {
         const inner = serviceVirtualServices(plan, APP_NAMESPACE);
         let virtualServices: k8s.apiextensions.CustomResource[];
         if (plan.changeOrder === "expand") {
-            const storage = storageService([]);
-            const innerResources = inner.map((vs) => virtualService(vs, [storage]));
-            const ingressResource = virtualService(ingress, [gateway, ...appPods, storage, ...innerResources]);
+            const innerResources = inner.map((vs) => virtualService(vs, []));
+            const ingressResource = virtualService(ingress, [gateway, ...appPods, ...innerResources]);
             virtualServices = [ingressResource, ...innerResources];
         } else {
             const ingressResource = virtualService(ingress, [gateway, ...appPods]);
             const innerResources = inner.map((vs) => virtualService(vs, [ingressResource]));
             virtualServices = [ingressResource, ...innerResources];
-            storageService(virtualServices);
         }
 
         if (plan.stage.strictMtls) {
@@ -245,9 +258,9 @@ export class VotingApp extends pulumi.ComponentResource {
         ref: WorkloadRef,
         args: VotingAppArgs,
         storage: {
-            redisData?: kx.PersistentVolumeClaim;
+            redisData: kx.PersistentVolumeClaim;
             mysqlSecret?: kx.Secret;
-            mysqlData?: kx.PersistentVolumeClaim;
+            mysqlData: kx.PersistentVolumeClaim;
             mysqlInit?: kx.ConfigMap;
         },
     ): kx.types.PodSpec {
@@ -259,11 +272,13 @@ export class VotingApp extends pulumi.ComponentResource {
                         name: "redis",
                         image,
                         args: ["--appendonly", "yes", "--dir", "/data"],
-                        ports: { redis: 6379 },
+                        ports: { [STORAGE_ENGINES["1.0"].containerPortName]: STORAGE_ENGINES["1.0"].port },
                         resources: { requests: CONTAINER_REQUESTS.redis, limits: { memory: "256Mi" } },
+                        // Replaying a large append-only file takes a while: liveness starts after it.
+                        startupProbe: { exec: { command: ["redis-cli", "ping"] }, periodSeconds: 5, failureThreshold: 60 },
                         readinessProbe: { exec: { command: ["redis-cli", "ping"] }, periodSeconds: 5 },
                         livenessProbe: { exec: { command: ["redis-cli", "ping"] }, periodSeconds: 10, failureThreshold: 6 },
-                        volumeMounts: [storage.redisData!.mount("/data")],
+                        volumeMounts: [storage.redisData.mount("/data")],
                     }],
                 };
             }
@@ -272,7 +287,7 @@ export class VotingApp extends pulumi.ComponentResource {
                 containers: [{
                     name: "mysql",
                     image,
-                    ports: { mysql: 3306 },
+                    ports: { [STORAGE_ENGINES["2.0"].containerPortName]: STORAGE_ENGINES["2.0"].port },
                     env: {
                         MYSQL_DATABASE: secret.asEnvValue("MYSQL_DATABASE"),
                         MYSQL_USER: secret.asEnvValue("MYSQL_USER"),
@@ -281,16 +296,16 @@ export class VotingApp extends pulumi.ComponentResource {
                     },
                     resources: { requests: CONTAINER_REQUESTS.mysql, limits: { memory: "1Gi" } },
                     // `mysqladmin ping` exits 0 whenever the server answers, even "access denied".
+                    // The first start initialises the data directory (its temporary server
+                    // listens on no TCP port) and runs init.sql: on a slow disk that takes minutes,
+                    // and a liveness kill half-way leaves a data directory MySQL cannot open. The
+                    // startup probe gives it up to 10 minutes; liveness starts only after it.
+                    startupProbe: { exec: { command: ["mysqladmin", "ping", "-h", "127.0.0.1"] }, periodSeconds: 10, failureThreshold: 60 },
                     readinessProbe: { exec: { command: ["mysqladmin", "ping", "-h", "127.0.0.1"] }, periodSeconds: 5 },
-                    livenessProbe: {
-                        exec: { command: ["mysqladmin", "ping", "-h", "127.0.0.1"] },
-                        initialDelaySeconds: 30,
-                        periodSeconds: 10,
-                        failureThreshold: 6,
-                    },
+                    livenessProbe: { exec: { command: ["mysqladmin", "ping", "-h", "127.0.0.1"] }, periodSeconds: 10, failureThreshold: 6 },
                     volumeMounts: [
                         // A sub-directory: a fresh disk's lost+found would stop MySQL 8 initialising.
-                        storage.mysqlData!.mount("/var/lib/mysql", "mysql"),
+                        storage.mysqlData.mount("/var/lib/mysql", "mysql"),
                         storage.mysqlInit!.mount("/docker-entrypoint-initdb.d"),
                     ],
                 }],
@@ -332,6 +347,11 @@ export class VotingApp extends pulumi.ComponentResource {
             }],
         };
     }
+}
+
+/** The namespace labels that turn on sidecar injection: by revision (istio.io/rev), or the default injector. */
+export function injectionLabels(revision?: string): Record<string, string> {
+    return revision ? { "istio.io/rev": revision } : { "istio-injection": "enabled" };
 }
 
 /** What serves each component, per user class: for stack outputs and docs. */

@@ -43,6 +43,9 @@ export class VotingImages extends pulumi.ComponentResource {
                 platforms: [dockerBuild.Platform.Linux_amd64],
                 tags: [pulumi.interpolate`${args.registry}/${ref.component}:${args.tags[deployment]}`],
                 push: true,
+                // A preview (on a pull request above all) builds and pushes nothing; the build
+                // runs in `pulumi up`. docker-build's default is to build during previews.
+                buildOnPreview: false,
                 registries: args.credentials
                     ? [{ address: args.registry, username: args.credentials.username, password: args.credentials.password }]
                     : [],

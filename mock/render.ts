@@ -17,8 +17,13 @@ export function redact(object: KubernetesObject): KubernetesObject {
     return { ...rest, ...(data ? { data: hide(data) } : {}), ...(stringData ? { stringData: hide(stringData) } : {}) };
 }
 
+/**
+ * Multi-document YAML that reads the same in a YAML 1.1 reader (kubectl, istioctl, every Go tool:
+ * sigs.k8s.io/yaml) as in a YAML 1.2 one: emitted with the 1.1 schema, so a string such as Redis's
+ * argument `yes`, `on` or `12:30`, which 1.1 would read as a boolean or a number, is quoted.
+ */
 export function toYaml(objects: KubernetesObject[]): string {
-    return objects.map((o) => YAML.stringify(redact(o), { sortMapEntries: true, lineWidth: 0 })).join("---\n");
+    return objects.map((o) => YAML.stringify(redact(o), { version: "1.1", sortMapEntries: true, lineWidth: 0 })).join("---\n");
 }
 
 async function main(argv: string[]): Promise<number> {

@@ -30,6 +30,20 @@ export interface RegisteredResource {
     retainOnDelete: boolean;
     /** true for `Resource.get` reads of existing objects. */
     read: boolean;
+    /** The ID a read asks for ("" for registrations); UNKNOWN_ID while it is not known yet (preview). */
+    id: string;
+}
+
+/** How an ID (or any value) that is not known yet travels to the engine during a preview. */
+export const UNKNOWN_ID = "04da6b54-80e4-46f7-96ec-b56ff0331ba9";
+
+export interface RunOptions {
+    /**
+     * Run as the first preview of a new stack does: providers report nothing beyond the inputs of
+     * what they would create, so every other output (a release's status, a generated password)
+     * is unknown to the program.
+     */
+    preview?: boolean;
 }
 
 export interface ProgramRun {
@@ -86,8 +100,12 @@ export function engineConfig(config: StackConfig): Record<string, string> {
 
 /** Deterministic stand-ins for what providers would return. */
 class StandInMocks implements pulumi.runtime.Mocks {
+    constructor(private readonly preview: boolean) {}
+
     newResource(args: pulumi.runtime.MockResourceArgs): { id: string; state: Record<string, any> } {
         const state: Record<string, any> = { ...args.inputs };
+        // A create in a preview: only the inputs are known.
+        if (this.preview && !args.id) return { id: "", state };
         switch (args.type) {
             case "random:index/randomPassword:RandomPassword":
                 state.result = `mock-${args.name}-0123456789`;
@@ -110,6 +128,10 @@ class StandInMocks implements pulumi.runtime.Mocks {
                 state.ref = `${args.inputs.tags[0]}@sha256:${digest}`;
                 break;
             }
+            case "kubernetes:helm.sh/v3:Release":
+                // What the provider reports once the release is installed.
+                state.status = { name: args.inputs.name, namespace: args.inputs.namespace, chart: args.inputs.chart, version: args.inputs.version, status: "deployed" };
+                break;
             case "kubernetes:core/v1:Service":
                 if (args.id) {
                     // A read of the ingress gateway's Service: an address from TEST-NET-3.
@@ -152,13 +174,17 @@ function unwrapSecrets(value: unknown): any {
     return Object.fromEntries(Object.entries(obj).map(([k, v]) => [k, unwrapSecrets(v)]));
 }
 
+/** Stands for a stack output that is not known yet (a preview). */
+export const UNKNOWN_OUTPUT = "<unknown until applied>";
+
 async function settle(value: unknown): Promise<{ value: unknown; secret: boolean }> {
     if (pulumi.Output.isInstance(value)) {
         const output = value as pulumi.Output<unknown>;
-        const [resolved, secret] = await Promise.all([
-            new Promise<unknown>((resolve) => output.apply((v) => { resolve(v); return v; })),
-            (output as any).isSecret as Promise<boolean>,
-        ]);
+        // The SDK's Output internals: isKnown, isSecret and promise() (an unknown never applies).
+        const internals = output as unknown as { isKnown: Promise<boolean>; isSecret: Promise<boolean>; promise(withUnknowns?: boolean): Promise<unknown> };
+        const [known, secret] = await Promise.all([internals.isKnown, internals.isSecret]);
+        if (!known) return { value: UNKNOWN_OUTPUT, secret };
+        const resolved = await internals.promise();
         const inner = await settle(resolved);
         return { value: inner.value, secret: secret || inner.secret };
     }
@@ -179,14 +205,14 @@ let running = false;
  * Runs index.ts once with `config` (keys without the project prefix, e.g. { stage: "canary" })
  * on top of Pulumi.yaml's defaults. Throws what the program throws.
  */
-export async function runProgram(config: StackConfig = {}, secretConfig: StackConfig = {}): Promise<ProgramRun> {
+export async function runProgram(config: StackConfig = {}, secretConfig: StackConfig = {}, options: RunOptions = {}): Promise<ProgramRun> {
     if (running) throw new Error("runProgram is not re-entrant");
     running = true;
     try {
         const { name } = projectSettings();
         const all = engineConfig({ ...config, ...secretConfig });
         pulumi.runtime.setAllConfig(all, Object.keys(secretConfig).map((k) => `${name}:${k}`));
-        await pulumi.runtime.setMocks(new StandInMocks(), name, "mock", false);
+        await pulumi.runtime.setMocks(new StandInMocks(Boolean(options.preview)), name, "mock", Boolean(options.preview));
 
         const resources: RegisteredResource[] = [];
         const monitor = (pulumi.runtime as any).getMonitor();
@@ -208,6 +234,7 @@ export async function runProgram(config: StackConfig = {}, secretConfig: StackCo
                 protect: read ? false : Boolean(req.getProtect()),
                 retainOnDelete: read ? false : Boolean(req.getRetainondelete()),
                 read,
+                id: read ? req.getId() : "",
             });
         };
         const register = monitor.registerResource.bind(monitor);

@@ -20,12 +20,16 @@ export interface WorkloadRef {
     version: Version;
 }
 
-/** Which storage engine each storage version is, and the port its Service exposes. */
+/**
+ * Which storage engine each storage version is, the port its Service exposes (`portName`), and
+ * the name of the container port behind it (the Service's named target port).
+ */
 export const STORAGE_ENGINES = {
-    "1.0": { engine: "redis", port: 6379, portName: "tcp-redis" },
-    "2.0": { engine: "mysql", port: 3306, portName: "tcp-mysql" },
+    "1.0": { engine: "redis", port: 6379, portName: "tcp-redis", containerPortName: "redis" },
+    "2.0": { engine: "mysql", port: 3306, portName: "tcp-mysql", containerPortName: "mysql" },
 } as const;
 export type StorageVersion = keyof typeof STORAGE_ENGINES;
+export const STORAGE_VERSIONS = Object.keys(STORAGE_ENGINES) as StorageVersion[];
 export type StorageEngine = (typeof STORAGE_ENGINES)[StorageVersion]["engine"];
 
 /** Which storage version each app/analytics version talks to (the app contract). */
@@ -151,8 +155,6 @@ export interface StagePlan {
     /** Ingress routing for users without the flag cookie: app version -> weight (sums to 100). */
     defaultAppWeights: Partial<Record<Version, number>>;
     flaggedAppVersion: Version;
-    /** Storage versions, hence Service ports, the voting-storage Service exposes. */
-    storageVersions: StorageVersion[];
     /** The order of in-place changes when a `pulumi up` enters this stage: see `changeOrder`. */
     changeOrder: "expand" | "contract";
 }
@@ -174,18 +176,15 @@ export function neighbours(name: StageName): StageDefinition[] {
     return [STAGES[i - 1], STAGES[i + 1]].filter((s): s is StageDefinition => s !== undefined);
 }
 
-export function storageVersionsOf(stage: StageDefinition): StorageVersion[] {
-    return stage.versions["voting-storage"].filter((v): v is StorageVersion => v in STORAGE_ENGINES);
-}
-
 /**
- * Make before break, for what stages change in place (the VirtualServices and the voting-storage
- * Service's ports). A stage whose workloads are a superset of every neighbour's *expands* when it
- * is entered: Service ports first, then the routes inside the mesh (analytics, storage), then the
- * ingress route that sends users into the new chain. A stage whose workloads are a subset of every
- * neighbour's *contracts*: the ingress route first (users leave the chain that is going away), then
- * the routes inside the mesh, then the Service ports. A stage that grows from one neighbour and
- * shrinks from another cannot be entered safely in one step, so the model refuses it.
+ * Make before break, for what stages change in place: the VirtualServices. (Workloads and subsets
+ * are creates and deletes, which Pulumi orders by itself; the voting-storage Service exposes every
+ * engine's port in every stage, so it never changes.) A stage whose workloads are a superset of
+ * every neighbour's *expands* when it is entered: the routes inside the mesh (analytics, storage)
+ * first, then the ingress route that sends users into the new chain. A stage whose workloads are a
+ * subset of every neighbour's *contracts*: the ingress route first (users leave the chain that is
+ * going away), then the routes inside the mesh. A stage that grows from one neighbour and shrinks
+ * from another cannot be entered safely in one step, so the model refuses it.
  */
 export function changeOrder(name: StageName): "expand" | "contract" {
     const key = (s: StageDefinition) => new Set(COMPONENTS.flatMap((c) => s.versions[c].map((v) => `${c}@${v}`)));
@@ -219,7 +218,6 @@ export function planStage(name: StageName, options: StageOptions): StagePlan {
         subsets,
         defaultAppWeights,
         flaggedAppVersion: stage.flaggedAppVersion,
-        storageVersions: storageVersionsOf(stage),
         changeOrder: changeOrder(name),
     };
 }

@@ -10,6 +10,10 @@ export const PROJECT = "aks-istio-canary";
 export const CLUSTER_MODES = ["aks", "kubeconfig"] as const;
 export type ClusterMode = (typeof CLUSTER_MODES)[number];
 
+/** Types of the ingress gateway's Service: LoadBalancer on AKS, NodePort or ClusterIP on plain kind. */
+export const GATEWAY_SERVICE_TYPES = ["LoadBalancer", "NodePort", "ClusterIP"] as const;
+export type GatewayServiceType = (typeof GATEWAY_SERVICE_TYPES)[number];
+
 export interface ImageSettings {
     /** Build app/Dockerfile and push (to a new ACR in aks mode, else to `registry`). */
     build: boolean;
@@ -39,8 +43,19 @@ export interface Settings {
         chartRepository: string;
         gatewayName: string;
         gatewayNamespace: string;
+        /** Type of the gateway chart's Service (istio.install=true). */
+        gatewayServiceType: GatewayServiceType;
+        /**
+         * Istio revision whose injector serves the app namespace (the AKS add-on's asm-1-NN):
+         * the namespace is labelled istio.io/rev=<revision>; without one, istio-injection=enabled.
+         */
+        revision?: string;
     };
     images: ImageSettings;
+    data: {
+        /** Pulumi `protect` on the volumes that hold the votes: `pulumi destroy` refuses to run. */
+        protect: boolean;
+    };
 }
 
 export class SettingError extends Error {
@@ -131,9 +146,18 @@ export function parseSettings(get: ConfigLookup): Settings {
         chartRepository: required(get, "istio.chartRepository", "the URL of Istio's Helm chart repository"),
         gatewayName: required(get, "istio.gatewayName", "the name of the ingress gateway release"),
         gatewayNamespace: required(get, "istio.gatewayNamespace", "a namespace name"),
+        gatewayServiceType: oneOf(get, "istio.gatewayServiceType", GATEWAY_SERVICE_TYPES),
+        revision: optional(get, "istio.revision"),
     };
     if (!/^\d+\.\d+\.\d+$/.test(istio.version)) {
         throw new SettingError("istio.version", istio.version, "an Istio release such as 1.30.3");
+    }
+    if (istio.revision !== undefined) {
+        const expected = "a revision name such as asm-1-27 (lower-case letters, digits and '-'), or empty for istio-injection=enabled";
+        if (!/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/.test(istio.revision)) throw new SettingError("istio.revision", istio.revision, expected);
+        if (install) {
+            throw new SettingError("istio.revision", istio.revision, "empty while istio.install=true (the program installs Istio's default revision; a revision is for a mesh already installed, such as the AKS add-on, with istio.install=false)");
+        }
     }
     const tags: Record<string, string> = {};
     for (const ref of BUILT_WORKLOADS) {
@@ -151,7 +175,17 @@ export function parseSettings(get: ConfigLookup): Settings {
             throw new SettingError(key, value, "an image that exists: the walkthrough's mcr.microsoft.com/aks/samples/voting images were deleted in 2023");
         }
     }
-    return { stage, canaryWeight, appReplicas, cluster, istio, images };
+    if (cluster.mode === "aks" && !images.build && isLoopbackRegistry(images.registry)) {
+        throw new SettingError("images.registry", images.registry, "a registry AKS nodes can pull from (such as myregistry.azurecr.io) when images.build=false: a loopback registry is the kind default, and AKS would end in ImagePullBackOff");
+    }
+    const data = { protect: boolean(get, "data.protect") };
+    return { stage, canaryWeight, appReplicas, cluster, istio, images, data };
+}
+
+/** localhost:5001, 127.0.0.1:5000, [::1]:5000: registries only the machine itself can reach. */
+export function isLoopbackRegistry(registry: string): boolean {
+    const host = registry.split("/")[0].replace(/:\d+$/, "").toLowerCase();
+    return host === "localhost" || host.endsWith(".localhost") || /^127\./.test(host) || host === "[::1]";
 }
 
 /** The image a built workload runs: <registry>/<component>:<tag>. */

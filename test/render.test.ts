@@ -29,6 +29,20 @@ describe("render (npm run --silent render -- --stage <name>)", () => {
         assert.equal(renderScript("--stage", "canary", "--canary-weight", "10").stdout, first.stdout, "two renders differ");
     });
 
+    it("reads the same in a YAML 1.1 reader (kubectl, istioctl, Go tools) as the program meant it, every stage", async function () {
+        this.timeout(60000);
+        for (const [stage, weight] of [["deploy", "0"], ["update", "0"], ["lockdown", "0"], ["canary", "30"], ["finalize", "0"]]) {
+            const printed = renderScript("--stage", stage, "--canary-weight", weight);
+            assert.equal(printed.status, 0, printed.stderr);
+            // yaml's 1.1 schema reads yes/no/on/off/y/n as booleans and 12:30 as a number, as Go's readers do.
+            const asYaml11 = YAML.parseAllDocuments(printed.stdout, { version: "1.1" }).map((d) => d.toJS());
+            const registered = JSON.parse(JSON.stringify(appObjects(await runStage(stage, { canaryWeight: weight })).map(redact)));
+            assert.deepEqual(asYaml11, registered, `${stage}: a YAML 1.1 reader reads something else`);
+        }
+        const redis = renderScript("--stage", "deploy").stdout;
+        assert.match(redis, /- "yes"/, "Redis's --appendonly argument is quoted");
+    });
+
     it("bad input: a clear message on stderr, nothing on stdout, a non-zero exit", function () {
         this.timeout(60000);
         const bad = render("--stage", "bogus");

@@ -6,6 +6,7 @@
 import { strict as assert } from "assert";
 import { appObjects } from "../mock/runProgram";
 import { describe as show, followUserRequest, Outcome } from "./support/mesh";
+import { expectStorageClientsServed } from "./support/checks";
 import { Chain, FLAG, NO_FLAG, ROUTES, V1, V2 } from "./support/expected";
 import { chartGatewayPodLabels, clusterOf, runStage } from "./support/runs";
 
@@ -58,6 +59,34 @@ describe("routing, request by request", () => {
             const plain = JSON.stringify(appObjects(await runStage(stage)));
             assert.equal(JSON.stringify(appObjects(await runStage(stage, { canaryWeight: "30" }))), plain, stage);
         }
+    });
+});
+
+describe("every client of voting-storage, routed or not, reaches only the engine that serves its port", () => {
+    for (const stage of Object.keys(ROUTES)) {
+        it(stage, async () => {
+            const connections = expectStorageClientsServed(clusterOf(await runStage(stage)), stage);
+            const clients = new Set(connections.map((c) => c.client));
+            const running = appObjects(await runStage(stage)).filter((o) => o.kind === "Deployment" && !o.metadata.name.startsWith("voting-storage"));
+            assert.deepEqual([...clients].sort(), running.map((d) => d.metadata.name).sort(), "every app and analytics Deployment is a client");
+        });
+    }
+
+    it("canary at every weight: analytics 1.0, which no route uses, still reaches Redis only", async () => {
+        for (const weight of ["0", "30", "100"]) {
+            const connections = expectStorageClientsServed(clusterOf(await runStage("canary", { canaryWeight: weight })), `canary ${weight}`);
+            assert.deepEqual(connections.filter((c) => c.client === "voting-analytics-1-0").map((c) => [c.version, c.share]), [["1.0", 1]]);
+        }
+    });
+
+    it("the check does fail where Kubernetes would mix the engines (numeric target ports, as before)", async () => {
+        const cluster = clusterOf(await runStage("canary"));
+        const numeric = cluster.objects.map((o) =>
+            o.kind === "Service" && o.metadata.name === "voting-storage"
+                ? { ...o, spec: { ...o.spec, ports: o.spec.ports.map((p: any) => ({ ...p, targetPort: p.port })) } }
+                : o,
+        );
+        assert.throws(() => expectStorageClientsServed({ ...cluster, objects: numeric }, "numeric target ports"), /voting-analytics-1-0 -> redis:6379: 50% voting-analytics-1-0 speaks redis but reached voting-storage-2-0 \(mysql\)/);
     });
 });
 

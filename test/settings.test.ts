@@ -35,7 +35,28 @@ describe("bad settings stop the program before any resource is registered", () =
     it("a missing image registry", () => rejects({ "images.registry": "" }, /images\.registry = ""/, /registry/));
     it("the deleted sample images are refused", () =>
         rejects({ "images.registry": "mcr.microsoft.com/aks/samples/voting" }, /deleted in 2023/));
+    it("an unknown gateway Service type lists the valid ones", () =>
+        rejects({ "istio.gatewayServiceType": "Ingress" }, /istio\.gatewayServiceType = "Ingress"/, /LoadBalancer, NodePort, ClusterIP/));
+    it("an Istio revision that is not a label value", () =>
+        rejects({ "istio.install": "false", "istio.revision": "ASM 1.27" }, /istio\.revision = "ASM 1.27"/, /asm-1-27/));
+    it("an Istio revision while the program installs Istio itself", () =>
+        rejects({ "istio.revision": "asm-1-27" }, /istio\.revision = "asm-1-27"/, /istio\.install=true/));
+    it("data.protect that is not a boolean", () => rejects({ "data.protect": "yes" }, /data\.protect = "yes"/, /true or false/));
+    it("aks mode with prebuilt images from the default (kind, loopback) registry is refused, naming images.registry", () =>
+        rejects({ "images.build": "false" }, /aks-istio-canary:images\.registry = "localhost:5001"/, /ImagePullBackOff/));
+    for (const registry of ["127.0.0.1:5000", "localhost", "registry.localhost:5000/team", "[::1]:5000"]) {
+        it(`aks mode with prebuilt images from ${registry} is refused`, () =>
+            rejects({ "images.build": "false", "images.registry": registry }, /images\.registry/, /AKS nodes can pull from/));
+    }
     it("a bad setting in the canary stage changes nothing either", () => rejects({ stage: "canary", canaryWeight: "250" }, /"250"/));
+});
+
+describe("good settings that look close to bad ones", () => {
+    it("aks mode with prebuilt images from a real registry, and kubeconfig mode (kind) from the loopback default", async () => {
+        await runProgram({ "images.build": "false", "images.registry": "myacr.azurecr.io" });
+        await runProgram({ "images.build": "false", "cluster.mode": "kubeconfig" });
+        await runProgram({ "cluster.mode": "kubeconfig", "istio.install": "false", "istio.revision": "asm-1-27" });
+    });
 });
 
 describe("stage names", () => {

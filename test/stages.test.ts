@@ -1,7 +1,7 @@
 import { strict as assert } from "assert";
-import { appObjects, KubernetesObject, ProgramRun } from "../mock/runProgram";
+import { appObjects, KubernetesObject, ProgramRun, UNKNOWN_ID } from "../mock/runProgram";
 import { EXPECTED } from "./support/expected";
-import { find, runStage } from "./support/runs";
+import { find, previewStage, runStage } from "./support/runs";
 
 const kindName = (o: KubernetesObject) => `${o.kind}/${o.metadata.name}`;
 const k8sResources = (r: ProgramRun) => r.resources.filter((x) => x.type.startsWith("kubernetes:") && !x.read);
@@ -18,7 +18,13 @@ describe("each stage registers exactly the brief's objects", () => {
 describe("key fields", () => {
     it("namespace voting is labeled for sidecar injection", async () => {
         const ns = find(appObjects(await runStage("deploy")), "Namespace", "voting")!;
-        assert.equal(ns.metadata.labels?.["istio-injection"], "enabled");
+        assert.deepEqual(ns.metadata.labels, { "istio-injection": "enabled" });
+    });
+
+    it("with a managed mesh's revision (the AKS add-on), the namespace carries istio.io/rev and not istio-injection", async () => {
+        const r = await runStage("deploy", { "istio.install": "false", "istio.revision": "asm-1-27", "istio.gatewayName": "aks-istio-ingressgateway-external", "istio.gatewayNamespace": "aks-istio-ingress" });
+        // istio-injection=enabled would win over istio.io/rev, and the add-on's injector ignores it.
+        assert.deepEqual(find(appObjects(r), "Namespace", "voting")!.metadata.labels, { "istio.io/rev": "asm-1-27" });
     });
 
     it("pods carry app and version labels, and each Deployment selects exactly its version", async () => {
@@ -60,12 +66,21 @@ describe("key fields", () => {
         }
     });
 
-    it("the storage Service exposes Redis, both (canary), then MySQL only (finalize)", async () => {
-        const ports = async (stage: string) => find(appObjects(await runStage(stage)), "Service", "voting-storage")!.spec.ports.map((p: any) => `${p.name}:${p.port}`);
-        assert.deepEqual(await ports("deploy"), ["tcp-redis:6379"]);
-        assert.deepEqual(await ports("lockdown"), ["tcp-redis:6379"]);
-        assert.deepEqual(await ports("canary"), ["tcp-redis:6379", "tcp-mysql:3306"]);
-        assert.deepEqual(await ports("finalize"), ["tcp-mysql:3306"]);
+    it("the storage Service exposes Redis and MySQL in every stage (it never changes; a port whose engine is not running has no endpoints)", async () => {
+        for (const stage of Object.keys(EXPECTED)) {
+            const service = find(appObjects(await runStage(stage)), "Service", "voting-storage")!;
+            assert.deepEqual(service.spec.ports.map((p: any) => `${p.name}:${p.port}->${p.targetPort}`), ["tcp-redis:6379->redis", "tcp-mysql:3306->mysql"], stage);
+        }
+    });
+
+    it("every client of the store waits for the storage Service (its readiness checks the store)", async () => {
+        for (const stage of Object.keys(EXPECTED)) {
+            const r = await runStage(stage);
+            const service = r.resources.find((x) => x.type === "kubernetes:core/v1:Service" && x.name === "voting-storage")!;
+            for (const d of r.resources.filter((x) => x.type === "kubernetes:apps/v1:Deployment" && !x.name.startsWith("voting-storage"))) {
+                assert.ok(d.dependencies.includes(service.urn), `${stage}: ${d.name} can start before the storage Service exists`);
+            }
+        }
     });
 
     it("Istio objects use today's APIs", async () => {
@@ -136,10 +151,42 @@ describe("key fields", () => {
         }
     });
 
-    it("volumes survive stage changes: both PVCs are retained on delete", async () => {
-        const r = await runStage("canary");
-        const pvcs = r.resources.filter((x) => x.type === "kubernetes:core/v1:PersistentVolumeClaim");
-        assert.deepEqual(pvcs.map((p) => [p.name, p.retainOnDelete]).sort(), [["voting-storage-mysql-data", true], ["voting-storage-redis-data", true]]);
+    it("the votes' two volumes are registered in every stage (a stage change never deletes or re-creates one) and protected", async () => {
+        for (const stage of Object.keys(EXPECTED)) {
+            const pvcs = (await runStage(stage)).resources.filter((x) => x.type === "kubernetes:core/v1:PersistentVolumeClaim");
+            assert.deepEqual(pvcs.map((p) => [p.name, p.protect]).sort(), [["voting-storage-mysql-data", true], ["voting-storage-redis-data", true]], stage);
+        }
+        const unprotected = (await runStage("canary", { "data.protect": "false" })).resources.filter((x) => x.type === "kubernetes:core/v1:PersistentVolumeClaim");
+        assert.deepEqual(unprotected.map((p) => p.protect), [false, false], "data.protect=false lets `pulumi destroy` delete them");
+    });
+
+    it("the storage Service's ports target the engines' container ports by name (the other engine is never an endpoint)", async () => {
+        for (const stage of Object.keys(EXPECTED)) {
+            const objects = appObjects(await runStage(stage));
+            const service = find(objects, "Service", "voting-storage")!;
+            for (const port of service.spec.ports) {
+                assert.equal(typeof port.targetPort, "string", `${stage}: port ${port.port} targets ${JSON.stringify(port.targetPort)}`);
+                const serving = objects.filter((o) => o.kind === "Deployment" && o.spec.template.metadata.labels.app === "voting-storage")
+                    .filter((d) => d.spec.template.spec.containers[0].ports.some((p: any) => p.name === port.targetPort));
+                for (const d of serving) {
+                    const containerPort = d.spec.template.spec.containers[0].ports.find((p: any) => p.name === port.targetPort);
+                    assert.equal(containerPort.containerPort, port.port, `${stage}: ${d.metadata.name} ${port.targetPort}`);
+                    assert.match(d.spec.template.spec.containers[0].image, port.port === 6379 ? /redis/ : /mysql/);
+                }
+            }
+        }
+    });
+
+    it("the stores get a startup probe: MySQL's first initialisation is not killed by its liveness probe", async () => {
+        const objects = appObjects(await runStage("canary"));
+        const budget = (probe: any) => (probe.initialDelaySeconds ?? 0) + (probe.periodSeconds ?? 10) * (probe.failureThreshold ?? 3);
+        for (const [name, atLeast] of [["voting-storage-2-0", 300], ["voting-storage-1-0", 120]] as const) {
+            const c = find(objects, "Deployment", name)!.spec.template.spec.containers[0];
+            assert.ok(c.startupProbe, `${name} has no startup probe`);
+            assert.ok(budget(c.startupProbe) >= atLeast, `${name}: the startup probe allows ${budget(c.startupProbe)} s`);
+            assert.deepEqual(c.startupProbe.exec, c.livenessProbe.exec, `${name}: startup and liveness ask the same question`);
+            assert.equal(c.livenessProbe.initialDelaySeconds, undefined, `${name}: liveness starts after the startup probe, with no guessed delay`);
+        }
     });
 
     it("images.build=false: images come from images.registry and the per-version tags; never the deleted sample images", async () => {
@@ -190,6 +237,8 @@ describe("images (aks mode builds them into its own registry)", () => {
         ]);
         for (const i of images) {
             assert.deepEqual([i.inputs.context.location, i.inputs.dockerfile.location, i.inputs.push, i.inputs.platforms], ["app", "app/Dockerfile", true, ["linux/amd64"]]);
+            // docker-build builds during previews unless told not to: a preview builds nothing.
+            assert.equal(i.inputs.buildOnPreview, false, `${i.name} would be built by every pulumi preview`);
             assert.equal(i.inputs.registries[0].address, "votingacr1a2b3c.azurecr.io");
             assert.ok(i.secretInputs.some((p) => p.startsWith("registries")), `push credentials of ${i.name} are not secret`);
         }
@@ -289,6 +338,31 @@ describe("Istio from Helm", () => {
         assert.equal(service.annotations["service.beta.kubernetes.io/port_80_health-probe_request-path"], "/healthz/ready");
         const kind = releases(await runStage("deploy", { "cluster.mode": "kubeconfig" })).find((x) => x.inputs.chart === "gateway")!;
         assert.deepEqual(kind.inputs.values.service.annotations, {}, "no Azure annotations off Azure");
+    });
+
+    it("istio.gatewayServiceType: NodePort or ClusterIP where no load-balancer controller runs (plain kind)", async () => {
+        for (const type of ["NodePort", "ClusterIP"]) {
+            const gateway = releases(await runStage("deploy", { "cluster.mode": "kubeconfig", "istio.gatewayServiceType": type })).find((x) => x.inputs.chart === "gateway")!;
+            assert.equal(gateway.inputs.values.service.type, type);
+        }
+        const aks = releases(await runStage("deploy", { "istio.gatewayServiceType": "NodePort" })).find((x) => x.inputs.chart === "gateway")!;
+        assert.deepEqual(aks.inputs.values.service, { type: "NodePort", annotations: {} }, "the Azure load balancer's probe annotations only go on a LoadBalancer");
+    });
+
+    it("the first preview, with nothing installed, plans the gateway Service read instead of reading a Service that is not there", async () => {
+        for (const mode of ["kubeconfig", "aks"]) {
+            const r = await previewStage("deploy", { "cluster.mode": mode });
+            const read = r.resources.find((x) => x.read && x.type === "kubernetes:core/v1:Service")!;
+            const gateway = releases(r).find((x) => x.inputs.chart === "gateway")!;
+            assert.equal(read.id, UNKNOWN_ID, `${mode}: the read's ID is known before the gateway release exists (${read.id}), so the engine reads it during preview`);
+            assert.ok(read.dependencies.includes(gateway.urn), `${mode}: the read does not wait for the gateway release`);
+        }
+        // Once installed, the ID is the release's own Service.
+        const installed = (await runStage("deploy", { "istio.gatewayName": "voting-ingress" })).resources.find((x) => x.read)!;
+        assert.equal(installed.id, "istio-ingress/voting-ingress");
+        // A pre-installed gateway is read by the name the settings give.
+        const preinstalled = (await previewStage("deploy", { "istio.install": "false", "istio.gatewayNamespace": "aks-istio-ingress", "istio.gatewayName": "aks-istio-ingressgateway-external" })).resources.find((x) => x.read)!;
+        assert.equal(preinstalled.id, "aks-istio-ingress/aks-istio-ingressgateway-external");
     });
 
     it("istio.install=false installs nothing and still selects the named gateway's pods", async () => {

@@ -3,12 +3,13 @@
  * end-to-end walk (real engine, real API server).
  */
 
-const common = ["Namespace/voting", "Service/voting-analytics", "Service/voting-app", "Service/voting-storage", "Gateway/voting-app-gateway", "VirtualService/voting-app"];
+/** Every stage: the votes' two volumes among them, so that no stage change deletes or re-creates one. */
+const common = ["Namespace/voting", "PersistentVolumeClaim/voting-storage-redis-data", "PersistentVolumeClaim/voting-storage-mysql-data", "Service/voting-analytics", "Service/voting-app", "Service/voting-storage", "Gateway/voting-app-gateway", "VirtualService/voting-app"];
 const mesh1 = ["DestinationRule/voting-app-v1-0", "DestinationRule/voting-analytics-v1-1", "DestinationRule/voting-storage-v1-0"];
 const mesh2 = ["DestinationRule/voting-app-v2-0", "DestinationRule/voting-analytics-v2-0", "DestinationRule/voting-storage-v2-0"];
 const meshCommon = ["VirtualService/voting-analytics", "VirtualService/voting-storage", "PeerAuthentication/default"];
-const v1 = ["PersistentVolumeClaim/voting-storage-redis-data", "Deployment/voting-storage-1-0", "Deployment/voting-analytics-1-0", "Deployment/voting-app-1-0"];
-const mysql = ["Secret/voting-storage-secret", "ConfigMap/voting-storage-mysql-init", "PersistentVolumeClaim/voting-storage-mysql-data"];
+const v1 = ["Deployment/voting-storage-1-0", "Deployment/voting-analytics-1-0", "Deployment/voting-app-1-0"];
+const mysql = ["Secret/voting-storage-secret", "ConfigMap/voting-storage-mysql-init"];
 const v2 = [...mysql, "Deployment/voting-storage-2-0", "Deployment/voting-analytics-2-0", "Deployment/voting-app-2-0"];
 
 /** The product brief's stage table, as the objects each stage must have in namespace voting. */
@@ -37,18 +38,17 @@ export const FORWARD: Record<string, { create: string[]; update: string[]; delet
             "ConfigMap/voting-storage-mysql-init",
             "Deployment/voting-analytics-2-0", "Deployment/voting-app-2-0", "Deployment/voting-storage-2-0",
             "DestinationRule/voting-analytics-v2-0", "DestinationRule/voting-app-v2-0", "DestinationRule/voting-storage-v2-0",
-            "PersistentVolumeClaim/voting-storage-mysql-data", "Secret/voting-storage-secret",
+            "Secret/voting-storage-secret",
         ],
-        update: ["Service/voting-storage", "VirtualService/voting-analytics", "VirtualService/voting-app", "VirtualService/voting-storage"],
+        update: ["VirtualService/voting-analytics", "VirtualService/voting-app", "VirtualService/voting-storage"],
         delete: [],
     },
     "canary->finalize": {
         create: [],
-        update: ["Service/voting-storage", "VirtualService/voting-analytics", "VirtualService/voting-app", "VirtualService/voting-storage"],
+        update: ["VirtualService/voting-analytics", "VirtualService/voting-app", "VirtualService/voting-storage"],
         delete: [
             "Deployment/voting-analytics-1-0", "Deployment/voting-analytics-1-1", "Deployment/voting-app-1-0", "Deployment/voting-storage-1-0",
             "DestinationRule/voting-analytics-v1-1", "DestinationRule/voting-app-v1-0", "DestinationRule/voting-storage-v1-0",
-            "PersistentVolumeClaim/voting-storage-redis-data",
         ],
     },
 };

@@ -6,7 +6,9 @@
  *
  * What it models: Gateway selection, VirtualService match order (first match wins; header regex
  * is a full match; sourceLabels), weighted destinations, DestinationRule fragments merged per host
- * (first definition of a subset wins), subset labels, Service selectors and ports, plain Service
+ * (first definition of a subset wins), subset labels, Service selectors and ports (as Kubernetes
+ * builds endpoints: a numeric target port sends to every selected pod, declared container port or
+ * not; a named one only to pods that declare a container port of that name), plain Service
  * round robin when no VirtualService applies, an HTTP request that no route matches is refused
  * (404) while a TCP connection that no route matches goes to the plain Service (Istio adds that
  * default filter chain). What a real proxy does that it does not: retries,
@@ -20,6 +22,8 @@ export interface Pod {
     env: Record<string, string>;
     image: string;
     containerPorts: number[];
+    /** Container ports by name (what a Service's named targetPort resolves to). */
+    namedPorts: Record<string, number>;
     replicas: number;
 }
 
@@ -57,6 +61,7 @@ export function podsOf(cluster: Cluster): Pod[] {
                 env,
                 image: container.image,
                 containerPorts: (container.ports ?? []).map((p: any) => p.containerPort),
+                namedPorts: Object.fromEntries((container.ports ?? []).filter((p: any) => p.name).map((p: any) => [p.name, p.containerPort])),
                 replicas: d.spec.replicas ?? 1,
             };
         });
@@ -94,8 +99,10 @@ function endpoints(cluster: Cluster, host: string, port: number, subset?: string
         if (!labels) return { pods: [], error: `subset ${subset} of ${fqdn} is not defined by any DestinationRule` };
         pods = pods.filter((p) => matches(labels, p.labels));
     }
+    // Kubernetes' endpoints: a named target port only covers pods declaring a container port of that
+    // name; a numeric one covers every selected pod, whether or not anything listens there.
     const target = servicePort.targetPort ?? port;
-    pods = pods.filter((p) => p.containerPorts.includes(target));
+    if (typeof target === "string") pods = pods.filter((p) => p.namedPorts[target] !== undefined);
     if (pods.length === 0) return { pods, error: `no pod serves ${fqdn}:${port}${subset ? ` subset ${subset}` : ""}` };
     return { pods };
 }
@@ -176,6 +183,33 @@ function storageCall(cluster: Cluster, client: Pod, share: number): { version?: 
         if (served !== engine) return { share: r.share, error: `${client.deployment} speaks ${engine} but reached ${r.pod.deployment} (${served})` };
         return { share: r.share, version: r.pod.labels.version, engine: served };
     });
+}
+
+export interface StorageConnection {
+    /** The client Deployment (every app and analytics version that runs, routed to or not). */
+    client: string;
+    engine: string;
+    port: number;
+    share: number;
+    /** The storage version reached. */
+    version?: string;
+    error?: string;
+}
+
+/**
+ * Where every storage client's connections land: each running app and analytics Deployment opens
+ * its store (REDIS_* or MYSQL_* settings) from its own pod, whether or not any user request
+ * reaches it (its readiness check does). Routed by a TCP route when one matches its labels and
+ * port, else by the plain Service.
+ */
+export function followStorageClients(cluster: Cluster): StorageConnection[] {
+    return podsOf(cluster)
+        .filter((pod) => pod.env.REDIS_HOST || pod.env.MYSQL_HOST)
+        .flatMap((pod) => {
+            const engine = pod.env.REDIS_HOST ? "redis" : "mysql";
+            const port = Number(pod.env.REDIS_PORT ?? pod.env.MYSQL_PORT);
+            return storageCall(cluster, pod, 1).map((c) => ({ client: pod.deployment, engine, port, share: c.share, version: c.version, error: c.error }));
+        });
 }
 
 /**

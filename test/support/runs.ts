@@ -1,15 +1,15 @@
-import { appObjects, KubernetesObject, ProgramRun, runProgram, StackConfig } from "../../mock/runProgram";
+import { appObjects, KubernetesObject, ProgramRun, runProgram, RunOptions, StackConfig } from "../../mock/runProgram";
 import { Cluster } from "./mesh";
 
 const cache = new Map<string, Promise<ProgramRun>>();
 let queue: Promise<unknown> = Promise.resolve();
 
 /** Runs the program once per distinct config (runs are serialised: the mock runtime is global). */
-export function run(config: StackConfig): Promise<ProgramRun> {
-    const key = JSON.stringify(Object.entries(config).sort());
+export function run(config: StackConfig, options: RunOptions = {}): Promise<ProgramRun> {
+    const key = JSON.stringify([Object.entries(config).sort(), options]);
     let result = cache.get(key);
     if (!result) {
-        result = queue.then(() => runProgram(config));
+        result = queue.then(() => runProgram(config, {}, options));
         queue = result.catch(() => undefined);
         cache.set(key, result);
     }
@@ -17,6 +17,8 @@ export function run(config: StackConfig): Promise<ProgramRun> {
 }
 
 export const runStage = (stage: string, extra: StackConfig = {}) => run({ stage, ...extra });
+/** The first preview of a new stack at this stage: what the engine plans before anything exists. */
+export const previewStage = (stage: string, extra: StackConfig = {}) => run({ stage, ...extra }, { preview: true });
 
 /**
  * The labels Istio's gateway chart gives the gateway pods of a release named `name`, written out
