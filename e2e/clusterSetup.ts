@@ -78,16 +78,59 @@ export async function installGatewayStandIn(kube: KubeClient, name: string, name
     });
 }
 
-/** Volumes for the app's claims (no provisioner runs here); hostPath, never used by a real kubelet. */
+/**
+ * Storage as on AKS: a default StorageClass that binds a claim only when its first pod is scheduled
+ * (AKS's managed-csi classes are WaitForFirstConsumer), so a claim no running pod uses stays
+ * Pending, and the Kubernetes provider's wait on a new claim goes the way it does on AKS. No
+ * provisioner runs here: the harness creates the volumes (hostPath, never used by a real kubelet)
+ * that kube-scheduler binds when a pod needs them.
+ */
+export const E2E_STORAGE_CLASS = "e2e-wait-for-first-consumer";
+
 export async function installVolumes(kube: KubeClient): Promise<void> {
+    await kube.ensure({
+        apiVersion: "storage.k8s.io/v1",
+        kind: "StorageClass",
+        metadata: { name: E2E_STORAGE_CLASS, annotations: { "storageclass.kubernetes.io/is-default-class": "true" } },
+        provisioner: "kubernetes.io/no-provisioner",
+        volumeBindingMode: "WaitForFirstConsumer",
+        reclaimPolicy: "Retain",
+    });
     for (const [name, size] of [["e2e-pv-redis", "1Gi"], ["e2e-pv-mysql", "5Gi"]]) {
         await kube.ensure({
             apiVersion: "v1",
             kind: "PersistentVolume",
             metadata: { name },
-            spec: { capacity: { storage: size }, accessModes: ["ReadWriteOnce"], persistentVolumeReclaimPolicy: "Retain", hostPath: { path: `/tmp/${name}` } },
+            spec: {
+                capacity: { storage: size },
+                accessModes: ["ReadWriteOnce"],
+                persistentVolumeReclaimPolicy: "Retain",
+                storageClassName: E2E_STORAGE_CLASS,
+                hostPath: { path: `/tmp/${name}` },
+            },
         });
     }
+}
+
+/** Istio 1.30.3's charts as a static Helm repository, beside the project when it is there. */
+export const SHARED_CHART_REPOSITORY = path.resolve(ROOT, "..", "shared", "data", "istio-1.30.3-helm-repo");
+
+/** Serves a folder over HTTP on 127.0.0.1 (a static Helm repository); `close` stops it. */
+export async function serveFolder(folder: string): Promise<{ url: string; close: () => Promise<void> }> {
+    const http = await import("http");
+    const server = http.createServer((req, res) => {
+        const name = decodeURIComponent((req.url ?? "/").split("?")[0]).replace(/^\/+/, "");
+        const file = path.join(folder, name);
+        if (!name || name.includes("..") || !fs.existsSync(file) || !fs.statSync(file).isFile()) {
+            res.writeHead(404).end();
+            return;
+        }
+        res.writeHead(200, { "content-type": name.endsWith(".yaml") ? "text/yaml" : "application/gzip" });
+        fs.createReadStream(file).pipe(res);
+    });
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    const { port } = server.address() as { port: number };
+    return { url: `http://127.0.0.1:${port}`, close: () => new Promise((resolve) => server.close(() => resolve())) };
 }
 
 export { until };

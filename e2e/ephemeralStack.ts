@@ -3,6 +3,7 @@
  * on a local file backend (or the user's backend when PULUMI_BACKEND_URL is set), whose preview
  * steps are recorded, and which is destroyed and removed at the end whatever happened.
  */
+import { execFileSync } from "child_process";
 import * as crypto from "crypto";
 import * as fs from "fs";
 import * as os from "os";
@@ -21,6 +22,10 @@ export interface PlannedStep {
     namespace?: string;
     /** The resource is left in the cluster when Pulumi deletes it. */
     retainOnDelete: boolean;
+    /** Pulumi refuses to delete it. */
+    protect: boolean;
+    /** For Kubernetes objects: what the step would write (apiVersion, kind, name, namespace). */
+    object?: { apiVersion: string; kind: string; metadata: { name: string; namespace?: string } };
 }
 
 export function labelOf(type: string, urn: string, inputs?: Record<string, any>): { label: string; namespace?: string } {
@@ -44,7 +49,12 @@ export interface EphemeralStackOptions {
 }
 
 export class EphemeralStack {
-    private constructor(public readonly stack: Stack, public readonly name: string, private readonly backendDir?: string) {}
+    private constructor(
+        public readonly stack: Stack,
+        public readonly name: string,
+        private readonly env: Record<string, string>,
+        private readonly backendDir?: string,
+    ) {}
 
     static async create(options: EphemeralStackOptions): Promise<EphemeralStack> {
         const name = `e2e-${Date.now().toString(36)}-${crypto.randomBytes(3).toString("hex")}`;
@@ -68,7 +78,7 @@ export class EphemeralStack {
                       program: async () => (require(path.join(ROOT, "index")) as () => Promise<Record<string, unknown>>)(),
                   }, workspaceOptions)
                 : await LocalWorkspace.createStack({ stackName: name, workDir: ROOT }, workspaceOptions);
-        return new EphemeralStack(stack, name, backendDir);
+        return new EphemeralStack(stack, name, env, backendDir);
     }
 
     /**
@@ -89,9 +99,12 @@ export class EphemeralStack {
             onEvent: (event: EngineEvent) => {
                 const m = event.resourcePreEvent?.metadata;
                 if (!m) return;
-                const { label, namespace } = labelOf(m.type, m.urn, (m.new ?? m.old)?.inputs);
+                const inputs = (m.new ?? m.old)?.inputs;
+                const { label, namespace } = labelOf(m.type, m.urn, inputs);
                 const retainOnDelete = Boolean((m.old ?? m.new)?.retainOnDelete);
-                steps.push({ op: m.op, urn: m.urn, type: m.type, label, namespace, retainOnDelete });
+                const protect = Boolean((m.old ?? m.new)?.protect);
+                const object = inputs?.apiVersion && inputs?.kind && typeof inputs?.metadata?.name === "string" ? (inputs as PlannedStep["object"]) : undefined;
+                steps.push({ op: m.op, urn: m.urn, type: m.type, label, namespace, retainOnDelete, protect, object });
             },
         });
         return steps;
@@ -102,8 +115,30 @@ export class EphemeralStack {
         return result.outputs;
     }
 
-    /** Destroys every resource and removes the stack (and its local backend). Never throws. */
+    /** `pulumi destroy`, as a user runs it: throws what the engine reports. */
+    async destroy(log?: (line: string) => void): Promise<void> {
+        await this.stack.destroy({ onOutput: log });
+    }
+
+    /** `pulumi state unprotect --all`: what a user runs to destroy a stack whatever it protects. */
+    unprotectAll(): void {
+        execFileSync("pulumi", ["state", "unprotect", "--all", "--yes", "--non-interactive", "--stack", this.name], {
+            cwd: ROOT,
+            env: { ...process.env, ...this.env },
+            stdio: ["ignore", "pipe", "pipe"],
+        });
+    }
+
+    /**
+     * Removes everything, protected volumes included, and the stack (and its local backend): what
+     * an ephemeral test stack's clean-up does. Never throws.
+     */
     async dispose(log: (line: string) => void = () => undefined): Promise<void> {
+        try {
+            this.unprotectAll();
+        } catch (err) {
+            log(`state unprotect failed: ${(err as Error).message}\n`);
+        }
         try {
             await this.stack.destroy({ onOutput: log });
         } catch (err) {

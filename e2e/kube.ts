@@ -28,6 +28,8 @@ export const RESOURCES: Record<string, { group: string; version: string; plural:
     ConfigMap: { group: "", version: "v1", plural: "configmaps" },
     PersistentVolumeClaim: { group: "", version: "v1", plural: "persistentvolumeclaims" },
     PersistentVolume: { group: "", version: "v1", plural: "persistentvolumes" },
+    StorageClass: { group: "storage.k8s.io", version: "v1", plural: "storageclasses" },
+    EndpointSlice: { group: "discovery.k8s.io", version: "v1", plural: "endpointslices" },
     Pod: { group: "", version: "v1", plural: "pods" },
     Node: { group: "", version: "v1", plural: "nodes" },
     Deployment: { group: "apps", version: "v1", plural: "deployments" },
@@ -46,6 +48,9 @@ export function resourcePath(kind: string, namespace?: string, name?: string): s
 }
 
 export class KubeClient {
+    /** "apiVersion/Kind" -> where it lives, from the API server's discovery (every kind it serves). */
+    private discovered?: Map<string, { path: string; namespaced: boolean }>;
+
     private constructor(private readonly server: URL, private readonly agent: https.Agent, private readonly token?: string) {}
 
     static fromKubeconfig(file: string, contextName?: string): KubeClient {
@@ -67,8 +72,8 @@ export class KubeClient {
         return new KubeClient(new URL(cluster.server), agent, user.token);
     }
 
-    request<T = any>(method: string, path: string, body?: unknown): Promise<T> {
-        const payload = body === undefined ? undefined : Buffer.from(JSON.stringify(body));
+    request<T = any>(method: string, path: string, body?: unknown, contentType = "application/json"): Promise<T> {
+        const payload = body === undefined ? undefined : Buffer.from(typeof body === "string" ? body : JSON.stringify(body));
         return new Promise((resolve, reject) => {
             const req = https.request({
                 host: this.server.hostname,
@@ -78,7 +83,7 @@ export class KubeClient {
                 agent: this.agent,
                 headers: {
                     accept: "application/json",
-                    ...(payload ? { "content-type": "application/json", "content-length": payload.length } : {}),
+                    ...(payload ? { "content-type": contentType, "content-length": payload.length } : {}),
                     ...(this.token ? { authorization: `Bearer ${this.token}` } : {}),
                 },
                 timeout: 30000,
@@ -119,6 +124,55 @@ export class KubeClient {
         } catch (err) {
             if (!(err instanceof KubeError && err.status === 409)) throw err;
         }
+    }
+
+    /** The API path of an object of any kind the server serves (discovery, refreshed once on a miss). */
+    async pathOf(object: { apiVersion: string; kind: string; metadata: { name: string; namespace?: string } }): Promise<string | undefined> {
+        const key = `${object.apiVersion}/${object.kind}`;
+        if (!this.discovered?.has(key)) await this.discover();
+        const where = this.discovered!.get(key);
+        if (!where) return undefined;
+        const ns = where.namespaced ? `/namespaces/${object.metadata.namespace ?? "default"}` : "";
+        const [prefix, plural] = where.path.split("|");
+        return `${prefix}${ns}/${plural}/${object.metadata.name}`;
+    }
+
+    private async discover(): Promise<void> {
+        const found = new Map<string, { path: string; namespaced: boolean }>();
+        const groupVersions: { base: string; apiVersion: string }[] = [{ base: "/api/v1", apiVersion: "v1" }];
+        const groups = await this.request("GET", "/apis");
+        for (const g of groups.groups ?? []) for (const v of g.versions ?? []) groupVersions.push({ base: `/apis/${v.groupVersion}`, apiVersion: v.groupVersion });
+        await Promise.all(groupVersions.map(async ({ base, apiVersion }) => {
+            const list = await this.request("GET", base).catch(() => ({ resources: [] }));
+            for (const r of list.resources ?? []) {
+                if (String(r.name).includes("/")) continue; // subresources
+                found.set(`${apiVersion}/${r.kind}`, { path: `${base}|${r.name}`, namespaced: Boolean(r.namespaced) });
+            }
+        }));
+        this.discovered = found;
+    }
+
+    /** Whether the object (by apiVersion, kind, namespace and name) exists in the cluster. */
+    async exists(object: { apiVersion: string; kind: string; metadata: { name: string; namespace?: string } }): Promise<boolean> {
+        const path = await this.pathOf(object);
+        if (!path) return false; // a kind the server does not serve (yet): no object of it can exist
+        try {
+            await this.request("GET", path);
+            return true;
+        } catch (err) {
+            if (err instanceof KubeError && err.status === 404) return false;
+            throw err;
+        }
+    }
+
+    /**
+     * Server-side apply of one YAML document, dry run: the API server decodes the YAML itself
+     * (sigs.k8s.io/yaml, YAML 1.1, as kubectl does) and validates the object; nothing is stored.
+     */
+    async applyYamlDryRun(object: { apiVersion: string; kind: string; metadata: { name: string; namespace?: string } }, yaml: string): Promise<void> {
+        const path = await this.pathOf(object);
+        if (!path) throw new Error(`${object.apiVersion} ${object.kind} is not served by the API server`);
+        await this.request("PATCH", `${path}?dryRun=All&fieldManager=e2e-render-check&force=true`, yaml, "application/apply-patch+yaml");
     }
 
     async remove(kind: string, namespace: string | undefined, name: string): Promise<void> {

@@ -1,22 +1,33 @@
 /**
- * The real Pulumi engine runs the real program against a real Kubernetes API server: one
- * ephemeral stack walks deploy -> update -> lockdown -> canary -> finalize, then rolls back one
- * stage, checking after each step what the cluster holds (objects present and absent, routing
- * objects' contents evaluated request by request) and, before it, what the engine's preview plans.
- * The stack is destroyed and removed at the end, also when a step failed.
+ * The real Pulumi engine runs the real program against a real Kubernetes API server.
+ *
+ * First, on a cluster where nothing is installed, the preview a new user's first `pulumi up` makes
+ * (istio.install=true, Istio's charts from a Helm repository on loopback). Then one ephemeral
+ * stack walks every adjacent transition in both directions,
+ *   deploy -> update -> lockdown -> canary -> finalize -> canary -> lockdown -> canary -> lockdown
+ *   -> update -> deploy,
+ * checking before each `up` what the engine's preview plans (and that no planned create names an
+ * object the cluster already holds: from Kubernetes provider 4.29 on, such a create fails), and
+ * after it what the cluster holds (objects present and absent, the votes' volumes with the same
+ * UIDs all along, the storage Service's endpoints per engine, routing evaluated request by request,
+ * and `render`'s YAML as the API server itself decodes it). Last, `pulumi destroy` as users run it:
+ * refused for the votes while they are protected, complete once they are not.
  *
  * Environment: KUBECONFIG (required); E2E_TARGET=apiserver (default: bare API server, Istio
- * "already present" as CRDs, no images pulled) or cluster (kind/AKS: live checks through the
- * ingress too); E2E_PROGRAM=local|inline; E2E_CONFIG (JSON, extra stack settings);
- * E2E_EXPECT_READY=1 when pods become ready (kwok, kind, AKS).
+ * "already present" as CRDs, no images pulled) or cluster (kind/AKS with nothing installed: the
+ * program installs Istio; live checks through the ingress too); E2E_PROGRAM=local|inline;
+ * E2E_CONFIG (JSON, extra stack settings); E2E_EXPECT_READY=1 when pods become ready.
  */
 import { strict as assert } from "assert";
-import { STAGE_NAMES } from "../stages/model";
+import { spawnSync } from "child_process";
+import * as fs from "fs";
+import * as YAML from "yaml";
 import { followUserRequest, describe as show } from "../test/support/mesh";
+import { expectStorageClientsServed } from "../test/support/checks";
 import { EXPECTED, FLAG, FORWARD, NO_FLAG, ROUTES } from "../test/support/expected";
 import { chartGatewayPodLabels } from "../test/support/runs";
-import { installGatewayStandIn, installIstioCrds, installVolumes, until } from "./clusterSetup";
-import { EphemeralStack, PlannedStep } from "./ephemeralStack";
+import { installGatewayStandIn, installIstioCrds, installVolumes, serveFolder, SHARED_CHART_REPOSITORY, until } from "./clusterSetup";
+import { EphemeralStack, PlannedStep, ROOT } from "./ephemeralStack";
 import { KubeClient, KubeObject } from "./kube";
 import { checkPlaintextRefused, checkStageThroughIngress } from "./live";
 
@@ -27,9 +38,15 @@ const gatewayName = "istio-ingressgateway";
 const gatewayNamespace = "istio-ingress";
 const KINDS = ["Deployment", "Service", "Secret", "ConfigMap", "PersistentVolumeClaim", "Gateway", "VirtualService", "DestinationRule", "PeerAuthentication"];
 const REPLACING: string[] = ["replace", "create-replacement", "delete-replaced", "discard-replaced"];
+const CREATING: string[] = ["create", "create-replacement"];
+const VOLUMES = ["voting-storage-redis-data", "voting-storage-mysql-data"];
+const SECRETS = { mysqlPassword: "e2e-app-password-0123", mysqlRootPassword: "e2e-root-password-0123" };
 
-/** The walk: every stage forward, then one step back. */
-const WALK = [...STAGE_NAMES, "canary"] as const;
+/**
+ * Every adjacent transition, forward and back, and canary -> lockdown -> canary (the rollback that
+ * brings MySQL's claim back) twice over.
+ */
+export const WALK = ["deploy", "update", "lockdown", "canary", "finalize", "canary", "lockdown", "canary", "lockdown", "update", "deploy"] as const;
 
 function log(line: string) {
     if (process.env.E2E_VERBOSE) process.stderr.write(line);
@@ -39,132 +56,287 @@ function expectedChanges(from: string, to: string) {
     const forward = FORWARD[`${from}->${to}`];
     if (forward) return forward;
     const back = FORWARD[`${to}->${from}`];
+    if (!back) throw new Error(`${from} -> ${to} is not a transition between neighbours`);
     return { create: back.delete, update: back.update, delete: back.create };
 }
 
-describe(`end to end (${target}): the real engine walks every stage and back`, function () {
-    this.timeout(15 * 60 * 1000);
+/** The planned creates whose object is already in the cluster: each would fail with AlreadyExists. */
+async function createsOfExistingObjects(kube: KubeClient, planned: PlannedStep[]): Promise<string[]> {
+    const existing: string[] = [];
+    for (const step of planned.filter((s) => CREATING.includes(s.op) && s.object && s.type.startsWith("kubernetes:") && !s.type.startsWith("kubernetes:helm.sh"))) {
+        if (await kube.exists(step.object!)) existing.push(`${step.op} ${step.label} (${step.urn})`);
+    }
+    return existing;
+}
+
+describe(`end to end (${target}): the real engine, the real program, a real API server`, function () {
+    this.timeout(20 * 60 * 1000);
     let kube: KubeClient;
-    let stack: EphemeralStack | undefined;
-    const uids = new Map<string, string>();
-    const everRetained = new Set<string>();
     const timings: string[] = [];
 
-    before(async function () {
+    before(function () {
         assert.ok(kubeconfig, "KUBECONFIG must name the target cluster's kubeconfig");
         kube = KubeClient.fromKubeconfig(kubeconfig, process.env.E2E_CONTEXT);
-        const settings: Record<string, string> = {
-            "cluster.mode": "kubeconfig",
-            "cluster.kubeconfig": kubeconfig,
-            ...(process.env.E2E_CONTEXT ? { "cluster.context": process.env.E2E_CONTEXT } : {}),
-        };
-        if (target === "apiserver") {
-            const t = Date.now();
-            const source = await installIstioCrds(kube);
-            await installGatewayStandIn(kube, gatewayName, gatewayNamespace);
-            await installVolumes(kube);
-            timings.push(`cluster stand-ins (Istio CRDs from ${source}) ${Date.now() - t} ms`);
-            Object.assign(settings, {
-                "istio.install": "false",
-                "istio.gatewayName": gatewayName,
-                "istio.gatewayNamespace": gatewayNamespace,
-                "images.build": "false",
-                "images.registry": "registry.e2e.invalid",
-            });
-        }
-        Object.assign(settings, JSON.parse(process.env.E2E_CONFIG ?? "{}"));
-        stack = await EphemeralStack.create({ program: process.env.E2E_PROGRAM === "inline" ? "inline" : "local" });
-        // Passwords as secret config: the walk needs no random provider plugin.
-        await stack.configure(settings, { mysqlPassword: "e2e-app-password-0123", mysqlRootPassword: "e2e-root-password-0123" });
     });
 
-    after(async function () {
-        this.timeout(10 * 60 * 1000);
-        const t = Date.now();
-        if (stack) await stack.dispose((line) => log(line));
-        timings.push(`destroy and stack rm ${Date.now() - t} ms`);
+    after(function () {
         process.stderr.write(`e2e timings:\n  ${timings.join("\n  ")}\n`);
     });
 
-    async function liveObjects(): Promise<KubeObject[]> {
-        return (await Promise.all(KINDS.map((kind) => kube.list(kind, "voting")))).flat()
-            .filter((o) => !(o.kind === "ConfigMap" && o.metadata.name === "kube-root-ca.crt"));
+    const baseSettings = (): Record<string, string> => ({
+        "cluster.mode": "kubeconfig",
+        "cluster.kubeconfig": kubeconfig,
+        ...(process.env.E2E_CONTEXT ? { "cluster.context": process.env.E2E_CONTEXT } : {}),
+    });
+
+    if (target === "apiserver") {
+        describe("a cluster with nothing installed", function () {
+            it("the first preview with istio.install=true (the default) plans Istio, the app and the gateway's address", async function () {
+                if (!fs.existsSync(SHARED_CHART_REPOSITORY)) {
+                    process.stderr.write(`e2e: skipped the first preview with istio.install=true: ${SHARED_CHART_REPOSITORY} (Istio's charts) is not beside the project\n`);
+                    this.skip();
+                }
+                const charts = await serveFolder(SHARED_CHART_REPOSITORY);
+                const stack = await EphemeralStack.create({ program: process.env.E2E_PROGRAM === "inline" ? "inline" : "local" });
+                try {
+                    assert.deepEqual(await kube.list("Namespace").then((l) => l.map((n) => n.metadata.name).filter((n) => /istio|voting/.test(n))), [], "the cluster must start empty");
+                    await stack.configure({
+                        ...baseSettings(),
+                        "istio.chartRepository": charts.url,
+                        "istio.gatewayServiceType": "NodePort",
+                        "images.build": "false",
+                        "images.registry": "registry.e2e.invalid",
+                    }, SECRETS);
+                    const t = Date.now();
+                    const planned = await stack.preview();
+                    timings.push(`first preview, nothing installed ${Date.now() - t} ms`);
+                    const releases = planned.filter((s) => s.type === "kubernetes:helm.sh/v3:Release");
+                    assert.deepEqual(releases.map((s) => `${s.op} ${s.label}`).sort(), ["create Release/istio-base", "create Release/istio-gateway", "create Release/istio-istiod"]);
+                    const read = planned.find((s) => s.type === "kubernetes:core/v1:Service" && s.op.startsWith("read"));
+                    assert.ok(read, `the gateway Service's read is planned: ${planned.map((s) => `${s.op} ${s.label}`).join(", ")}`);
+                    const app = planned.filter((s) => s.namespace === "voting" && s.op === "create").map((s) => s.label).sort();
+                    assert.deepEqual(app, EXPECTED.deploy.filter((l) => l !== "Namespace/voting").sort());
+                    assert.deepEqual(await createsOfExistingObjects(kube, planned), []);
+                } finally {
+                    await stack.dispose((line) => log(line));
+                    await charts.close();
+                }
+            });
+        });
     }
 
-    WALK.forEach((stage, i) => {
-        const from = i === 0 ? undefined : WALK[i - 1];
-        const step = `${from ?? "(new stack)"} -> ${stage}`;
-        let planned: PlannedStep[] = [];
+    describe("one stack walks every stage and back", function () {
+        let stack: EphemeralStack | undefined;
+        let settings: Record<string, string>;
+        const uids = new Map<string, string>();
+        const usedVolumes = new Set<string>();
+        const renderChecked = new Set<string>();
 
-        it(`${step}: the engine's preview plans exactly the stage table's changes`, async () => {
-            await stack!.stack.setConfig("aks-istio-canary:stage", { value: stage });
-            const t = Date.now();
-            planned = await stack!.preview();
-            timings.push(`preview ${step} ${Date.now() - t} ms`);
-            const replacing = planned.filter((s) => REPLACING.includes(s.op));
-            assert.deepEqual(replacing.map((s) => `${s.op} ${s.label}`), [], "nothing may be replaced");
-            const inApp = planned.filter((s) => s.namespace === "voting");
-            const ops = (...names: string[]) => inApp.filter((s) => names.includes(s.op)).map((s) => s.label).sort();
-            if (!from) {
-                assert.deepEqual(ops("create"), [...EXPECTED[stage]].filter((l) => l !== "Namespace/voting").sort());
-                return;
-            }
-            const expected = expectedChanges(from, stage);
-            assert.deepEqual({ create: ops("create"), update: ops("update"), delete: ops("delete", "discard") }, expected);
-            const outside = planned.filter((s) => s.namespace !== "voting" && !["same", "read"].includes(s.op) && !/^pulumi:pulumi:Stack$/.test(s.type));
-            assert.deepEqual(outside.map((s) => `${s.op} ${s.label}`), [], "a stage change touches nothing outside the app namespace (cluster, Istio, the namespace itself)");
-            for (const d of inApp.filter((s) => s.op === "delete" || s.op === "discard")) {
-                if (d.label.startsWith("PersistentVolumeClaim/")) assert.ok(d.retainOnDelete, `${d.label} must be retained, not deleted`);
-            }
-        });
-
-        it(`${step}: pulumi up, then the cluster holds the stage's objects and routes`, async () => {
-            const t = Date.now();
-            const outputs = await stack!.up((line) => log(line));
-            timings.push(`up ${step} ${Date.now() - t} ms`);
-            assert.equal(outputs.stage.value, stage);
-
-            const objects = await liveObjects();
-            const present = objects.map((o) => `${o.kind}/${o.metadata.name}`);
-            for (const o of objects.filter((x) => x.kind === "PersistentVolumeClaim")) everRetained.add(`PersistentVolumeClaim/${o.metadata.name}`);
-            const expected = new Set([...EXPECTED[stage].filter((l) => l !== "Namespace/voting"), ...everRetained]);
-            assert.deepEqual(present.sort(), [...expected].sort());
-
-            // Volumes are the same objects across the walk: votes are never thrown away.
-            for (const pvc of objects.filter((o) => o.kind === "PersistentVolumeClaim")) {
-                const first = uids.get(pvc.metadata.name);
-                if (first) assert.equal(pvc.metadata.uid, first, `${pvc.metadata.name} was recreated`);
-                else uids.set(pvc.metadata.name, pvc.metadata.uid!);
-            }
-
-            if (expectReady) {
-                await until(`the Deployments of ${stage} to be available`, 120, async () => {
-                    const deployments = await kube.list("Deployment", "voting");
-                    return deployments.every((d) => (d.status?.availableReplicas ?? 0) >= d.spec.replicas) ? true : undefined;
+        before(async function () {
+            settings = baseSettings();
+            if (target === "apiserver") {
+                const t = Date.now();
+                const source = await installIstioCrds(kube);
+                await installGatewayStandIn(kube, gatewayName, gatewayNamespace);
+                await installVolumes(kube);
+                timings.push(`cluster stand-ins (Istio CRDs from ${source}, gateway Service, storage class and volumes) ${Date.now() - t} ms`);
+                Object.assign(settings, {
+                    "istio.install": "false",
+                    "istio.gatewayName": gatewayName,
+                    "istio.gatewayNamespace": gatewayNamespace,
+                    "images.build": "false",
+                    "images.registry": "registry.e2e.invalid",
                 });
             }
-
-            // Routing, request by request, on what the API server stored.
-            const cluster = { objects: objects as any[], namespace: "voting", gatewayPodLabels: chartGatewayPodLabels(gatewayName) };
-            const routes = ROUTES[stage];
-            const key = (x: unknown) => JSON.stringify(x);
-            for (const [cookies, wanted] of [[NO_FLAG, routes.withoutFlag], [FLAG, routes.withFlag]] as const) {
-                for (const cookie of cookies) {
-                    const outcomes = followUserRequest(cluster, cookie);
-                    assert.deepEqual(outcomes.filter((o) => o.error), [], `${stage}, cookie ${cookie}: ${show(outcomes)}`);
-                    assert.deepEqual(outcomes.map((o) => key([o.path, Math.round(o.share * 1000) / 10])).sort(), wanted.map(key).sort(), show(outcomes));
-                }
-            }
-            const strict = objects.find((o) => o.kind === "PeerAuthentication");
-            assert.equal(strict?.spec?.mtls?.mode, ["lockdown", "canary", "finalize"].includes(stage) ? "STRICT" : undefined);
+            Object.assign(settings, JSON.parse(process.env.E2E_CONFIG ?? "{}"));
+            stack = await EphemeralStack.create({ program: process.env.E2E_PROGRAM === "inline" ? "inline" : "local" });
+            // Passwords as secret config: the walk needs no random provider plugin.
+            await stack.configure(settings, SECRETS);
         });
 
-        if (target === "cluster") {
-            it(`${step}: through the ingress, users see what the stage promises`, async () => {
-                const outputs = await stack!.stack.outputs();
-                await checkStageThroughIngress(stage, outputs.ingressUrl.value);
-                if (["lockdown", "canary", "finalize"].includes(stage)) await checkPlaintextRefused(kube);
+        after(async function () {
+            this.timeout(10 * 60 * 1000);
+            const t = Date.now();
+            if (stack) await stack.dispose((line) => log(line));
+            timings.push(`clean-up (unprotect, destroy, stack rm) ${Date.now() - t} ms`);
+        });
+
+        async function liveObjects(): Promise<KubeObject[]> {
+            return (await Promise.all(KINDS.map((kind) => kube.list(kind, "voting")))).flat()
+                .filter((o) => !(o.kind === "ConfigMap" && o.metadata.name === "kube-root-ca.crt"));
+        }
+
+        async function volumeUids(): Promise<Record<string, string | undefined>> {
+            const claims = await kube.list("PersistentVolumeClaim", "voting");
+            return Object.fromEntries(VOLUMES.map((name) => [name, claims.find((c) => c.metadata.name === name)?.metadata.uid]));
+        }
+
+        WALK.forEach((stage, i) => {
+            const from = i === 0 ? undefined : WALK[i - 1];
+            const step = `${i + 1}. ${from ?? "(new stack)"} -> ${stage}`;
+            let planned: PlannedStep[] = [];
+
+            it(`${step}: the engine's preview plans exactly the stage table's changes, and no create of an object that exists`, async () => {
+                await stack!.stack.setConfig("aks-istio-canary:stage", { value: stage });
+                const t = Date.now();
+                planned = await stack!.preview();
+                timings.push(`preview ${step} ${Date.now() - t} ms`);
+                // Kubernetes provider 4.29+ creates client-side: a create of an object that is in the
+                // cluster fails with AlreadyExists. The provider built here (4.25) would upsert it
+                // silently, so the harness checks it itself.
+                assert.deepEqual(await createsOfExistingObjects(kube, planned), [], "planned creates of objects the cluster already holds");
+                const replacing = planned.filter((s) => REPLACING.includes(s.op));
+                assert.deepEqual(replacing.map((s) => `${s.op} ${s.label}`), [], "nothing may be replaced");
+                const inApp = planned.filter((s) => s.namespace === "voting");
+                const ops = (...names: string[]) => inApp.filter((s) => names.includes(s.op)).map((s) => s.label).sort();
+                for (const volume of inApp.filter((s) => s.label.startsWith("PersistentVolumeClaim/"))) {
+                    assert.ok(volume.protect, `${volume.label} is not protected`);
+                }
+                if (!from) {
+                    assert.deepEqual(ops("create"), [...EXPECTED[stage]].filter((l) => l !== "Namespace/voting").sort());
+                    return;
+                }
+                assert.deepEqual({ create: ops("create"), update: ops("update"), delete: ops("delete", "discard") }, expectedChanges(from, stage));
+                const outside = planned.filter((s) => s.namespace !== "voting" && !["same", "read"].includes(s.op) && !/^pulumi:pulumi:Stack$/.test(s.type));
+                assert.deepEqual(outside.map((s) => `${s.op} ${s.label}`), [], "a stage change touches nothing outside the app namespace (cluster, Istio, the namespace itself)");
             });
+
+            it(`${step}: pulumi up, then the cluster holds the stage's objects, the same volumes, and routes`, async () => {
+                const t = Date.now();
+                const outputs = await stack!.up((line) => log(line));
+                timings.push(`up ${step} ${Date.now() - t} ms`);
+                assert.equal(outputs.stage.value, stage);
+
+                const objects = await liveObjects();
+                const present = objects.map((o) => `${o.kind}/${o.metadata.name}`);
+                assert.deepEqual(present.sort(), EXPECTED[stage].filter((l) => l !== "Namespace/voting").sort());
+
+                // The votes' volumes are the same objects across the whole walk.
+                for (const [name, uid] of Object.entries(await volumeUids())) {
+                    assert.ok(uid, `${name} is missing`);
+                    const first = uids.get(name);
+                    if (first) assert.equal(uid, first, `${name} was re-created`);
+                    else uids.set(name, uid);
+                }
+                if (target === "apiserver") {
+                    // As on AKS (WaitForFirstConsumer): a claim binds when its store's pod first runs,
+                    // and a claim no store has used yet (MySQL's, before canary) stays Pending.
+                    for (const claim of await kube.list("PersistentVolumeClaim", "voting")) {
+                        const store = claim.metadata.labels?.version === "1.0" ? "Deployment/voting-storage-1-0" : "Deployment/voting-storage-2-0";
+                        if (EXPECTED[stage].includes(store)) usedVolumes.add(claim.metadata.name);
+                        const phase = usedVolumes.has(claim.metadata.name) ? "Bound" : "Pending";
+                        await until(`${claim.metadata.name} to be ${phase}`, 60, async () =>
+                            (await kube.get("PersistentVolumeClaim", "voting", claim.metadata.name))?.status?.phase === phase ? true : undefined);
+                    }
+                }
+
+                if (expectReady) {
+                    await until(`the Deployments of ${stage} to be available`, 120, async () => {
+                        const deployments = await kube.list("Deployment", "voting");
+                        return deployments.every((d) => (d.status?.availableReplicas ?? 0) >= d.spec.replicas) ? true : undefined;
+                    });
+                    await checkStorageEndpoints(stage);
+                }
+
+                // Routing, request by request, on what the API server stored.
+                const cluster = { objects: objects as any[], namespace: "voting", gatewayPodLabels: chartGatewayPodLabels(gatewayName) };
+                const routes = ROUTES[stage];
+                const key = (x: unknown) => JSON.stringify(x);
+                for (const [cookies, wanted] of [[NO_FLAG, routes.withoutFlag], [FLAG, routes.withFlag]] as const) {
+                    for (const cookie of cookies) {
+                        const outcomes = followUserRequest(cluster, cookie);
+                        assert.deepEqual(outcomes.filter((o) => o.error), [], `${stage}, cookie ${cookie}: ${show(outcomes)}`);
+                        assert.deepEqual(outcomes.map((o) => key([o.path, Math.round(o.share * 1000) / 10])).sort(), wanted.map(key).sort(), show(outcomes));
+                    }
+                }
+                expectStorageClientsServed(cluster, `${stage}, on the stored objects`);
+                const strict = objects.find((o) => o.kind === "PeerAuthentication");
+                assert.equal(strict?.spec?.mtls?.mode, ["lockdown", "canary", "finalize"].includes(stage) ? "STRICT" : undefined);
+
+                if (!renderChecked.has(stage)) {
+                    renderChecked.add(stage);
+                    await checkRenderDecodes(stage);
+                }
+            });
+
+            if (target === "cluster") {
+                it(`${step}: through the ingress, users see what the stage promises`, async () => {
+                    const outputs = await stack!.stack.outputs();
+                    await checkStageThroughIngress(stage, outputs.ingressUrl.value);
+                    if (["lockdown", "canary", "finalize"].includes(stage)) await checkPlaintextRefused(kube);
+                });
+            }
+        });
+
+        it("pulumi destroy while the votes are protected (the default) fails, and the namespace and both volumes stay", async () => {
+            const before = await volumeUids();
+            let error: Error | undefined;
+            try {
+                await stack!.destroy((line) => log(line));
+            } catch (err) {
+                error = err as Error;
+            }
+            assert.ok(error, "destroy went through the protected volumes");
+            assert.match(error.message, /protected/);
+            assert.deepEqual(await volumeUids(), before, "a volume is gone or was re-created");
+            assert.ok(await kube.get("Namespace", undefined, "voting"), "the namespace (and with it the volumes) was deleted");
+        });
+
+        it("with data.protect=false applied, pulumi destroy removes everything, the votes' volumes and the namespace too", async () => {
+            await stack!.stack.setConfig("aks-istio-canary:data.protect", { value: "false" }, true);
+            await stack!.up((line) => log(line));
+            const t = Date.now();
+            await stack!.destroy((line) => log(line));
+            timings.push(`destroy ${Date.now() - t} ms`);
+            assert.deepEqual(Object.values(await volumeUids()).filter(Boolean), []);
+            await until("the namespace voting to be gone", 120, async () => ((await kube.get("Namespace", undefined, "voting")) ? undefined : true));
+        });
+
+        /**
+         * The storage Service's endpoints, as the endpoint-slice controller computed them: port
+         * tcp-redis lists only Redis pods, tcp-mysql only MySQL pods, each exactly when it runs.
+         */
+        async function checkStorageEndpoints(stage: string) {
+            const pods = await kube.list("Pod", "voting");
+            const versionOf = new Map(pods.map((p) => [p.metadata.name, `${p.metadata.labels?.app}@${p.metadata.labels?.version}`]));
+            const wanted: Record<string, string> = { "tcp-redis": "voting-storage@1.0", "tcp-mysql": "voting-storage@2.0" };
+            const running = new Set(EXPECTED[stage].filter((l) => l.startsWith("Deployment/voting-storage-")).map((l) => `voting-storage@${l.slice(-3).replace("-", ".")}`));
+            const byPort = new Map<string, string[]>();
+            await until(`the storage Service's endpoints at ${stage}`, 60, async () => {
+                byPort.clear();
+                const slices = (await kube.list("EndpointSlice", "voting")).filter((s) => s.metadata.labels?.["kubernetes.io/service-name"] === "voting-storage");
+                for (const slice of slices) {
+                    for (const port of slice.ports ?? []) {
+                        const list = byPort.get(port.name) ?? [];
+                        for (const ep of slice.endpoints ?? []) list.push(versionOf.get(ep.targetRef?.name) ?? `unknown pod ${ep.targetRef?.name}`);
+                        byPort.set(port.name, list);
+                    }
+                }
+                return Object.entries(wanted).every(([port, version]) => (byPort.get(port)?.length ?? 0) > 0 === running.has(version)) ? true : undefined;
+            });
+            for (const [port, version] of Object.entries(wanted)) {
+                const endpoints = byPort.get(port) ?? [];
+                assert.deepEqual([...new Set(endpoints)], running.has(version) ? [version] : [], `${stage}: endpoints of voting-storage port ${port}`);
+            }
+        }
+
+        /**
+         * `render`'s YAML for the stage (same settings), applied as a dry run: the API server decodes
+         * each document itself, as kubectl would (YAML 1.1), and validates it; nothing is stored.
+         */
+        async function checkRenderDecodes(stage: string) {
+            const args = ["-r", "ts-node/register/transpile-only", "mock/render.ts", "--stage", stage];
+            for (const [k, v] of Object.entries(settings)) args.push("--config", `${k}=${v}`);
+            const rendered = spawnSync(process.execPath, args, { cwd: ROOT, encoding: "utf8" });
+            assert.equal(rendered.status, 0, rendered.stderr);
+            const documents = rendered.stdout.split(/^---\n/m).filter((d) => d.trim());
+            assert.ok(documents.length >= EXPECTED[stage].length, `render printed ${documents.length} documents`);
+            for (const text of documents) {
+                const object = YAML.parse(text);
+                await kube.applyYamlDryRun(object, text).catch((err: Error) => {
+                    throw new Error(`${stage}: the API server does not read render's ${object.kind}/${object.metadata.name} as meant: ${err.message}`);
+                });
+            }
         }
     });
 });

@@ -136,7 +136,8 @@ ensure_etcd() {
   install -m 0755 "$tmp/root/usr/bin/etcd" "$TOOLS_BIN/etcd"
   rm -rf "$tmp"
   ETCD_BIN="$TOOLS_BIN/etcd"
-  "$ETCD_BIN" --version | grep -q "etcd Version: $ETCD_DEB_VERSION_PREFIX" \
+  # (read whole first: `grep -q` closing the pipe early would fail it under pipefail)
+  grep -q "etcd Version: $ETCD_DEB_VERSION_PREFIX" <<<"$("$ETCD_BIN" --version)" \
     || log "warning: unexpected etcd version: $("$ETCD_BIN" --version | head -1)"
   log "etcd: $("$ETCD_BIN" --version | head -1) ready in $((SECONDS - start))s"
 }
