@@ -340,6 +340,16 @@ describe("Istio from Helm", () => {
         assert.deepEqual(kind.inputs.values.service.annotations, {}, "no Azure annotations off Azure");
     });
 
+    it("no Helm value is null (provider 4.30 stopped stripping nulls: a null would now delete a chart default)", async () => {
+        const nulls = (value: unknown, at: string): string[] =>
+            value === null ? [at] : typeof value === "object" ? Object.entries(value as object).flatMap(([k, v]) => nulls(v, `${at}.${k}`)) : [];
+        for (const mode of ["aks", "kubeconfig"]) {
+            for (const release of releases(await runStage("canary", { "cluster.mode": mode }))) {
+                assert.deepEqual(nulls(release.inputs.values ?? {}, release.inputs.chart), [], `${mode}: ${release.inputs.chart}`);
+            }
+        }
+    });
+
     it("istio.gatewayServiceType: NodePort or ClusterIP where no load-balancer controller runs (plain kind)", async () => {
         for (const type of ["NodePort", "ClusterIP"]) {
             const gateway = releases(await runStage("deploy", { "cluster.mode": "kubeconfig", "istio.gatewayServiceType": type })).find((x) => x.inputs.chart === "gateway")!;
