@@ -173,6 +173,9 @@ export class VotingApp extends pulumi.ComponentResource {
             const labels = { app: ref.component, version: ref.version };
             const podSpec = this.podSpec(ref, args, { redisData, mysqlSecret, mysqlData, mysqlInit });
             const deploymentName = workloadName(ref);
+            const itsStore = ref.component === "voting-storage"
+                ? []
+                : [storageService, deployments.get(`voting-storage@${storageFor(ref.component, ref.version)}`)!];
             const deployment = new kx.Deployment(deploymentName, {
                 metadata: meta(deploymentName, labels),
                 spec: {
@@ -182,7 +185,7 @@ export class VotingApp extends pulumi.ComponentResource {
                     strategy: ref.component === "voting-storage" ? { type: "Recreate" } : undefined,
                     template: { metadata: { labels }, spec: podSpec },
                 },
-            }, { ...k8sOpts, dependsOn: [...args.imagePullReady, ...(ref.component === "voting-storage" ? [] : [storageService, deployments.get(`voting-storage@${storageFor(ref.component, ref.version)}`)!])] });
+            }, { ...k8sOpts, dependsOn: [...args.imagePullReady, ...itsStore] });
             deployments.set(`${ref.component}@${ref.version}`, deployment);
         }
 

@@ -62,6 +62,7 @@ node_bin_dir() {
 case "${1:-env}" in
   env)
     dir="$(node_bin_dir)"
+    # shellcheck disable=SC2016 # $PATH is for the shell that evals this line
     printf 'export PATH=%q:"$PATH"\n' "$dir"
     ;;
   path) node_bin_dir ;;

@@ -7,7 +7,7 @@
 #   4. the end-to-end walk with the real Pulumi engine against a real API server, when present.
 # It ends with one line, "N passed, N failed[, N skipped]", the totals of every suite it ran.
 set -uo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/.." || exit 1
 # Every suite runs on Node 24 (LTS): the one on PATH when it is 24, else the pinned build.
 eval "$(bash scripts/node.sh env)" || { echo "no Node 24 to run the tests on"; echo "0 passed, 1 failed"; exit 1; }
 echo "node $(node --version) at $(command -v node)"
