@@ -20,8 +20,6 @@ export interface PlannedStep {
     /** Kind/name for Kubernetes objects ("Deployment/voting-app-1-0"), else type/name. */
     label: string;
     namespace?: string;
-    /** The resource is left in the cluster when Pulumi deletes it. */
-    retainOnDelete: boolean;
     /** Pulumi refuses to delete it. */
     protect: boolean;
     /** For Kubernetes objects: what the step would write (apiVersion, kind, name, namespace). */
@@ -101,10 +99,9 @@ export class EphemeralStack {
                 if (!m) return;
                 const inputs = (m.new ?? m.old)?.inputs;
                 const { label, namespace } = labelOf(m.type, m.urn, inputs);
-                const retainOnDelete = Boolean((m.old ?? m.new)?.retainOnDelete);
                 const protect = Boolean((m.old ?? m.new)?.protect);
                 const object = inputs?.apiVersion && inputs?.kind && typeof inputs?.metadata?.name === "string" ? (inputs as PlannedStep["object"]) : undefined;
-                steps.push({ op: m.op, urn: m.urn, type: m.type, label, namespace, retainOnDelete, protect, object });
+                steps.push({ op: m.op, urn: m.urn, type: m.type, label, namespace, protect, object });
             },
         });
         return steps;
@@ -140,7 +137,7 @@ export class EphemeralStack {
             log(`state unprotect failed: ${(err as Error).message}\n`);
         }
         try {
-            await this.stack.destroy({ onOutput: log });
+            await this.destroy(log);
         } catch (err) {
             log(`destroy failed: ${(err as Error).message}\n`);
         }

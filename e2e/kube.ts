@@ -49,7 +49,7 @@ export function resourcePath(kind: string, namespace?: string, name?: string): s
 
 export class KubeClient {
     /** "apiVersion/Kind" -> where it lives, from the API server's discovery (every kind it serves). */
-    private discovered?: Map<string, { path: string; namespaced: boolean }>;
+    private discovered?: Map<string, { base: string; plural: string; namespaced: boolean }>;
 
     private constructor(private readonly server: URL, private readonly agent: https.Agent, private readonly token?: string) {}
 
@@ -133,12 +133,11 @@ export class KubeClient {
         const where = this.discovered!.get(key);
         if (!where) return undefined;
         const ns = where.namespaced ? `/namespaces/${object.metadata.namespace ?? "default"}` : "";
-        const [prefix, plural] = where.path.split("|");
-        return `${prefix}${ns}/${plural}/${object.metadata.name}`;
+        return `${where.base}${ns}/${where.plural}/${object.metadata.name}`;
     }
 
     private async discover(): Promise<void> {
-        const found = new Map<string, { path: string; namespaced: boolean }>();
+        const found = new Map<string, { base: string; plural: string; namespaced: boolean }>();
         const groupVersions: { base: string; apiVersion: string }[] = [{ base: "/api/v1", apiVersion: "v1" }];
         const groups = await this.request("GET", "/apis");
         for (const g of groups.groups ?? []) for (const v of g.versions ?? []) groupVersions.push({ base: `/apis/${v.groupVersion}`, apiVersion: v.groupVersion });
@@ -146,7 +145,7 @@ export class KubeClient {
             const list = await this.request("GET", base).catch(() => ({ resources: [] }));
             for (const r of list.resources ?? []) {
                 if (String(r.name).includes("/")) continue; // subresources
-                found.set(`${apiVersion}/${r.kind}`, { path: `${base}|${r.name}`, namespaced: Boolean(r.namespaced) });
+                found.set(`${apiVersion}/${r.kind}`, { base, plural: r.name, namespaced: Boolean(r.namespaced) });
             }
         }));
         this.discovered = found;

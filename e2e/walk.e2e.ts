@@ -26,7 +26,7 @@ import * as YAML from "yaml";
 import { followUserRequest, describe as show } from "../test/support/mesh";
 import { expectStorageClientsServed } from "../test/support/checks";
 import { EXPECTED, FLAG, FORWARD, NO_FLAG, ROUTES } from "../test/support/expected";
-import { chartGatewayPodLabels } from "../test/support/runs";
+import { clusterOfObjects } from "../test/support/runs";
 import { installGatewayStandIn, installIstioCrds, installVolumes, serveFolder, SHARED_CHART_REPOSITORY, until } from "./clusterSetup";
 import { EphemeralStack, PlannedStep, ROOT } from "./ephemeralStack";
 import { KubeClient, KubeObject } from "./kube";
@@ -240,7 +240,7 @@ describe(`end to end (${target}): the real engine, the real program, a real API 
                 }
 
                 // Routing, request by request, on what the API server stored.
-                const cluster = { objects: objects as any[], namespace: "voting", gatewayPodLabels: chartGatewayPodLabels(gatewayName) };
+                const cluster = clusterOfObjects(objects, gatewayName);
                 const routes = ROUTES[stage];
                 const key = (x: unknown) => JSON.stringify(x);
                 for (const [cookies, wanted] of [[NO_FLAG, routes.withoutFlag], [FLAG, routes.withFlag]] as const) {

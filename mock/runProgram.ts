@@ -175,7 +175,7 @@ function unwrapSecrets(value: unknown): any {
 }
 
 /** Stands for a stack output that is not known yet (a preview). */
-export const UNKNOWN_OUTPUT = "<unknown until applied>";
+const UNKNOWN_OUTPUT = "<unknown until applied>";
 
 async function settle(value: unknown): Promise<{ value: unknown; secret: boolean }> {
     if (pulumi.Output.isInstance(value)) {

@@ -8,7 +8,7 @@ import { STAGE_NAMES } from "../stages/model";
 import { followUserRequest, describe as show } from "./support/mesh";
 import { expectStorageClientsServed } from "./support/checks";
 import { FORWARD } from "./support/expected";
-import { chartGatewayPodLabels, runStage } from "./support/runs";
+import { clusterOfObjects, runStage } from "./support/runs";
 import { diff, intermediateStates, Step } from "./support/transitions";
 
 const ROUTING_KINDS = /^(Deployment|Service|DestinationRule|VirtualService|Gateway|PeerAuthentication)\//;
@@ -65,7 +65,7 @@ describe("make before break: no request is refused at any point of a stage chang
         const states = intermediateStates(from, to, (s) => ROUTING_KINDS.test(s.label));
         assert.ok(states.length >= 2, `${name}: ${states.length} states`);
         for (const state of states) {
-            const cluster = { objects: state.objects, namespace: "voting", gatewayPodLabels: chartGatewayPodLabels(gateway) };
+            const cluster = clusterOfObjects(state.objects, gateway);
             expectStorageClientsServed(cluster, `${name}, ${state.description}`);
             for (const cookie of COOKIES) {
                 const outcomes = followUserRequest(cluster, cookie);
@@ -104,7 +104,7 @@ describe("make before break: no request is refused at any point of a stage chang
             const states = intermediateStates(empty, await runStage(stage), (s) => /^(Deployment|Service)\//.test(s.label));
             assert.ok(states.length >= 2);
             for (const state of states) {
-                expectStorageClientsServed({ objects: state.objects, namespace: "voting", gatewayPodLabels: chartGatewayPodLabels("istio-ingressgateway") }, `(new stack) -> ${stage}, ${state.description}`);
+                expectStorageClientsServed(clusterOfObjects(state.objects), `(new stack) -> ${stage}, ${state.description}`);
             }
         });
     }

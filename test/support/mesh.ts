@@ -172,10 +172,15 @@ function route(cluster: Cluster, req: Request, share: number, fromGateway: boole
     });
 }
 
+/** Where a client pod opens its store, from its REDIS_* or MYSQL_* settings (the app contract). */
+function storageSettingsOf(pod: Pod): { host?: string; port: number; engine: "redis" | "mysql" } {
+    return pod.env.REDIS_HOST
+        ? { host: pod.env.REDIS_HOST, port: Number(pod.env.REDIS_PORT), engine: "redis" }
+        : { host: pod.env.MYSQL_HOST, port: Number(pod.env.MYSQL_PORT), engine: "mysql" };
+}
+
 function storageCall(cluster: Cluster, client: Pod, share: number): { version?: string; engine?: string; share: number; error?: string }[] {
-    const host = client.env.REDIS_HOST ?? client.env.MYSQL_HOST;
-    const port = Number(client.env.REDIS_PORT ?? client.env.MYSQL_PORT);
-    const engine = client.env.REDIS_HOST ? "redis" : "mysql";
+    const { host, port, engine } = storageSettingsOf(client);
     if (!host || !port) return [{ share, error: `${client.deployment} has no storage settings` }];
     return route(cluster, { host, port, headers: {}, source: client.labels, protocol: "tcp" }, share, false).map((r) => {
         if (r.error || !r.pod) return { share: r.share, error: r.error };
@@ -206,8 +211,7 @@ export function followStorageClients(cluster: Cluster): StorageConnection[] {
     return podsOf(cluster)
         .filter((pod) => pod.env.REDIS_HOST || pod.env.MYSQL_HOST)
         .flatMap((pod) => {
-            const engine = pod.env.REDIS_HOST ? "redis" : "mysql";
-            const port = Number(pod.env.REDIS_PORT ?? pod.env.MYSQL_PORT);
+            const { engine, port } = storageSettingsOf(pod);
             return storageCall(cluster, pod, 1).map((c) => ({ client: pod.deployment, engine, port, share: c.share, version: c.version, error: c.error }));
         });
 }

@@ -29,8 +29,13 @@ export function chartGatewayPodLabels(name: string): Record<string, string> {
     return { app: name, istio: name.startsWith("istio-") ? name.slice("istio-".length) : name, "sidecar.istio.io/inject": "true" };
 }
 
+/** Objects of the app namespace (registered, mid-transition or read back from a cluster), as the routing model takes them. */
+export function clusterOfObjects(objects: KubernetesObject[], gatewayName = "istio-ingressgateway"): Cluster {
+    return { objects, namespace: "voting", gatewayPodLabels: chartGatewayPodLabels(gatewayName) };
+}
+
 export function clusterOf(run: ProgramRun, gatewayName = "istio-ingressgateway"): Cluster {
-    return { objects: appObjects(run), namespace: "voting", gatewayPodLabels: chartGatewayPodLabels(gatewayName) };
+    return clusterOfObjects(appObjects(run), gatewayName);
 }
 
 export function find(objects: KubernetesObject[], kind: string, name: string): KubernetesObject | undefined {
