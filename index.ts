@@ -18,7 +18,9 @@ export = async () => {
         const [head, ...field] = key.split(".");
         if (field.length === 0) return config.get(head);
         const value = config.getObject<Record<string, unknown>>(head)?.[field.join(".")];
-        return value === undefined || value === null ? undefined : String(value);
+        if (value === undefined || value === null) return undefined;
+        // Structured values (istio.values) reach the validator as JSON, like a JSON string setting.
+        return typeof value === "object" ? JSON.stringify(value) : String(value);
     });
     const plan = planStage(settings.stage, { canaryWeight: settings.canaryWeight });
     const mysqlPassword = config.getSecret("mysqlPassword");

@@ -1,5 +1,6 @@
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
+import { HelmValues, IstioChart } from "../stages/settings";
 
 export interface IstioMeshArgs {
     /** Install Istio from its Helm charts (false: the cluster already runs Istio and the gateway). */
@@ -12,6 +13,25 @@ export interface IstioMeshArgs {
     gatewayServiceType: "LoadBalancer" | "NodePort" | "ClusterIP";
     /** Extra annotations for the gateway's LoadBalancer Service (the AKS health probe). */
     gatewayServiceAnnotations: Record<string, string>;
+    /** The stack's extra Helm values per chart (istio.values), merged over the program's own. */
+    values: Record<IstioChart, HelmValues>;
+}
+
+/**
+ * Helm's own rule for values given on top of others (`-f extra.yaml`): objects merge key by key,
+ * anything else (scalars, arrays) is replaced by the value on top.
+ */
+export function mergeHelmValues(base: HelmValues, top: HelmValues): HelmValues {
+    const merged: HelmValues = { ...base };
+    for (const [key, value] of Object.entries(top)) {
+        const under = merged[key];
+        merged[key] = isValuesObject(under) && isValuesObject(value) ? mergeHelmValues(under, value) : value;
+    }
+    return merged;
+}
+
+function isValuesObject(value: unknown): value is HelmValues {
+    return typeof value === "object" && value !== null && !Array.isArray(value);
 }
 
 export interface IstioMeshOptions {
@@ -62,10 +82,11 @@ export class IstioMesh extends pulumi.ComponentResource {
     constructor(name: string, args: IstioMeshArgs, opts: IstioMeshOptions) {
         super("voting:istio:IstioMesh", name, {}, { parent: opts.parent, providers: { kubernetes: opts.provider } });
         const childOpts = { parent: this, provider: opts.provider };
-        const chart = (chartName: string) => ({
+        const chart = (chartName: IstioChart, programValues: HelmValues) => ({
             chart: chartName,
             version: args.version,
             repositoryOpts: { repo: args.chartRepository },
+            values: mergeHelmValues(programValues, args.values[chartName]),
         });
 
         let gatewayRelease: k8s.helm.v3.Release | undefined;
@@ -74,14 +95,12 @@ export class IstioMesh extends pulumi.ComponentResource {
                 name: "istio-base",
                 namespace: "istio-system",
                 createNamespace: true,
-                ...chart("base"),
-                values: { defaultRevision: "default" },
+                ...chart("base", { defaultRevision: "default" }),
             }, childOpts);
             const istiod = new k8s.helm.v3.Release(`${name}-istiod`, {
                 name: "istiod",
                 namespace: "istio-system",
-                ...chart("istiod"),
-                values: { pilot: { resources: { requests: { cpu: "500m", memory: "2048Mi" } } } },
+                ...chart("istiod", { pilot: { resources: { requests: { cpu: "500m", memory: "2048Mi" } } } }),
             }, { ...childOpts, dependsOn: [base] });
             const gatewayNamespace = new k8s.core.v1.Namespace(`${name}-gateway-namespace`, {
                 metadata: { name: args.gatewayNamespace },
@@ -89,14 +108,13 @@ export class IstioMesh extends pulumi.ComponentResource {
             gatewayRelease = new k8s.helm.v3.Release(`${name}-gateway`, {
                 name: args.gatewayName,
                 namespace: gatewayNamespace.metadata.name,
-                ...chart("gateway"),
-                values: {
+                ...chart("gateway", {
                     service: {
                         type: args.gatewayServiceType,
                         annotations: args.gatewayServiceType === "LoadBalancer" ? args.gatewayServiceAnnotations : {},
                     },
                     resources: { requests: { cpu: "100m", memory: "128Mi" } },
-                },
+                }),
             }, { ...childOpts, dependsOn: [istiod] });
             this.readyForMeshObjects = [base, istiod];
         } else {

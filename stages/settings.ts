@@ -14,6 +14,12 @@ export type ClusterMode = (typeof CLUSTER_MODES)[number];
 export const GATEWAY_SERVICE_TYPES = ["LoadBalancer", "NodePort", "ClusterIP"] as const;
 export type GatewayServiceType = (typeof GATEWAY_SERVICE_TYPES)[number];
 
+/** Istio's Helm charts the program installs (istio.install=true), in install order. */
+export const ISTIO_CHARTS = ["base", "istiod", "gateway"] as const;
+export type IstioChart = (typeof ISTIO_CHARTS)[number];
+/** Helm values: a tree of plain objects, arrays and scalars. */
+export type HelmValues = { [key: string]: unknown };
+
 export interface ImageSettings {
     /** Build app/Dockerfile and push (to a new ACR in aks mode, else to `registry`). */
     build: boolean;
@@ -50,6 +56,12 @@ export interface Settings {
          * the namespace is labelled istio.io/rev=<revision>; without one, istio-injection=enabled.
          */
         revision?: string;
+        /**
+         * Extra Helm values per chart, merged over the program's own (objects merge key by key,
+         * anything else replaces): webhook URLs for an istiod outside the cluster, a private image
+         * hub, resource requests, ...
+         */
+        values: Record<IstioChart, HelmValues>;
     };
     images: ImageSettings;
     data: {
@@ -148,6 +160,7 @@ export function parseSettings(get: ConfigLookup): Settings {
         gatewayNamespace: required(get, "istio.gatewayNamespace", "a namespace name"),
         gatewayServiceType: oneOf(get, "istio.gatewayServiceType", GATEWAY_SERVICE_TYPES),
         revision: optional(get, "istio.revision"),
+        values: istioValues(get, install),
     };
     if (!/^\d+\.\d+\.\d+$/.test(istio.version)) {
         throw new SettingError("istio.version", istio.version, "an Istio release such as 1.30.3");
@@ -180,6 +193,49 @@ export function parseSettings(get: ConfigLookup): Settings {
     }
     const data = { protect: boolean(get, "data.protect") };
     return { stage, canaryWeight, appReplicas, cluster, istio, images, data };
+}
+
+/**
+ * istio.values: an object keyed by chart (base, istiod, gateway), each an object of Helm values;
+ * given as structured config (`pulumi config set --path istio.values.istiod.pilot.env.X 1`) or as
+ * a JSON string. Null is refused: before Kubernetes provider 4.30 a null value is dropped, from
+ * 4.30 on it removes the chart's default, so it would mean different things to different users.
+ */
+function istioValues(get: ConfigLookup, install: boolean): Record<IstioChart, HelmValues> {
+    const key = "istio.values";
+    const expected = `an object keyed by chart (${ISTIO_CHARTS.join(", ")}), each an object of Helm values, e.g. {"istiod":{"pilot":{"env":{"PILOT_TRACE_SAMPLING":"1"}}}}`;
+    const values = Object.fromEntries(ISTIO_CHARTS.map((chart) => [chart, {}])) as Record<IstioChart, HelmValues>;
+    const raw = optional(get, key);
+    if (raw === undefined) return values;
+    let parsed: unknown;
+    try {
+        parsed = JSON.parse(raw);
+    } catch {
+        throw new SettingError(key, raw, expected);
+    }
+    if (!isPlainObject(parsed)) throw new SettingError(key, raw, expected);
+    for (const [chart, chartValues] of Object.entries(parsed)) {
+        if (!(ISTIO_CHARTS as readonly string[]).includes(chart)) throw new SettingError(`${key}.${chart}`, JSON.stringify(chartValues), `no such chart: the charts are ${ISTIO_CHARTS.join(", ")}`);
+        if (!isPlainObject(chartValues)) throw new SettingError(`${key}.${chart}`, JSON.stringify(chartValues), "an object of Helm values");
+        const nullAt = findNull(chartValues, `${key}.${chart}`);
+        if (nullAt) throw new SettingError(nullAt, "null", "a value (null is refused: Kubernetes provider releases before 4.30 drop it, later ones remove the chart's default)");
+        values[chart as IstioChart] = chartValues;
+    }
+    if (!install && Object.values(values).some((v) => Object.keys(v).length > 0)) {
+        throw new SettingError(key, raw, "empty while istio.install=false (the values are for the charts this program installs)");
+    }
+    return values;
+}
+
+function isPlainObject(value: unknown): value is HelmValues {
+    return typeof value === "object" && value !== null && !Array.isArray(value);
+}
+
+function findNull(value: unknown, at: string): string | undefined {
+    if (value === null) return at;
+    if (Array.isArray(value)) return value.map((v, i) => findNull(v, `${at}[${i}]`)).find(Boolean);
+    if (isPlainObject(value)) return Object.entries(value).map(([k, v]) => findNull(v, `${at}.${k}`)).find(Boolean);
+    return undefined;
 }
 
 /** localhost:5001, 127.0.0.1:5000, [::1]:5000: registries only the machine itself can reach. */

@@ -41,6 +41,18 @@ describe("bad settings stop the program before any resource is registered", () =
         rejects({ "istio.install": "false", "istio.revision": "ASM 1.27" }, /istio\.revision = "ASM 1.27"/, /asm-1-27/));
     it("an Istio revision while the program installs Istio itself", () =>
         rejects({ "istio.revision": "asm-1-27" }, /istio\.revision = "asm-1-27"/, /istio\.install=true/));
+    it("istio.values that is not JSON or not an object", async () => {
+        await rejects({ "istio.values": "{istiod: 1" }, /istio\.values = "\{istiod: 1"/, /an object keyed by chart \(base, istiod, gateway\)/);
+        await rejects({ "istio.values": "[1]" }, /istio\.values = "\[1\]"/, /an object keyed by chart/);
+    });
+    it("istio.values for a chart the program does not install, or not an object", async () => {
+        await rejects({ "istio.values": '{"cni":{}}' }, /istio\.values\.cni/, /the charts are base, istiod, gateway/);
+        await rejects({ "istio.values": '{"istiod":"x"}' }, /istio\.values\.istiod = "\\"x\\""/, /an object of Helm values/);
+    });
+    it("istio.values with a null (it means different things across Kubernetes provider releases)", () =>
+        rejects({ "istio.values.istiod.pilot.env": "{}", "istio.values": '{"gateway":{"labels":{"a":null}}}' }, /istio\.values\.gateway\.labels\.a = "null"/, /4\.30/));
+    it("istio.values while the program does not install Istio", () =>
+        rejects({ "istio.install": "false", "istio.values": '{"istiod":{"a":1}}' }, /istio\.values/, /istio\.install=false/));
     it("data.protect that is not a boolean", () => rejects({ "data.protect": "yes" }, /data\.protect = "yes"/, /true or false/));
     it("aks mode with prebuilt images from the default (kind, loopback) registry is refused, naming images.registry", () =>
         rejects({ "images.build": "false" }, /aks-istio-canary:images\.registry = "localhost:5001"/, /ImagePullBackOff/));

@@ -340,6 +340,26 @@ describe("Istio from Helm", () => {
         assert.deepEqual(kind.inputs.values.service.annotations, {}, "no Azure annotations off Azure");
     });
 
+    it("istio.values: each chart's extra values merge over the program's own (objects key by key, the rest replaced)", async () => {
+        const structured = await runStage("deploy", {
+            "istio.values.istiod.istiodRemote.injectionURL": "https://localhost:15017/inject",
+            "istio.values.istiod.pilot.resources.requests.cpu": "250m",
+            "istio.values.base.base.validationURL": "https://localhost:15017/validate",
+        });
+        const values = (chart: string) => releases(structured).find((x) => x.inputs.chart === chart)!.inputs.values;
+        assert.deepEqual(values("istiod"), { pilot: { resources: { requests: { cpu: "250m", memory: "2048Mi" } } }, istiodRemote: { injectionURL: "https://localhost:15017/inject" } });
+        assert.deepEqual(values("base"), { defaultRevision: "default", base: { validationURL: "https://localhost:15017/validate" } });
+        assert.equal(values("gateway").service.type, "LoadBalancer");
+        // The same as a JSON string; an array replaces, it does not merge.
+        const json = await runStage("deploy", { "istio.values": JSON.stringify({ gateway: { labels: { istio: "edge" }, service: { ports: [{ name: "http2", port: 80 }] } } }) });
+        const gateway = releases(json).find((x) => x.inputs.chart === "gateway")!;
+        assert.deepEqual(gateway.inputs.values.service.ports, [{ name: "http2", port: 80 }]);
+        assert.equal(gateway.inputs.values.service.type, "LoadBalancer");
+        // The Gateway's selector follows the chart's labels value, as the chart's own pods do.
+        const gatewayObject = json.resources.find((x) => x.type === "kubernetes:networking.istio.io/v1:Gateway")!;
+        assert.deepEqual(gatewayObject.inputs.spec.selector, { istio: "edge" });
+    });
+
     it("no Helm value is null (provider 4.30 stopped stripping nulls: a null would now delete a chart default)", async () => {
         const nulls = (value: unknown, at: string): string[] =>
             value === null ? [at] : typeof value === "object" ? Object.entries(value as object).flatMap(([k, v]) => nulls(v, `${at}.${k}`)) : [];
