@@ -36,7 +36,7 @@ ensure_go() {
 stamp_of() {
   local dir="$1"; shift
   {
-    (cd "$dir" && find . -type f \( -name '*.go' -o -name 'go.mod' -o -name 'go.sum' \) -print0 \
+    (cd "$dir" && find . -type f \( -name '*.go' -o -name 'go.mod' -o -name 'go.sum' \) ! -name '*_test.go' -print0 \
       | sort -z | xargs -0 sha256sum)
     go version
     printf '%s\n' "$@"
