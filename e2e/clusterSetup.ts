@@ -134,3 +134,33 @@ export async function serveFolder(folder: string): Promise<{ url: string; close:
 }
 
 export { until };
+
+/** The address the load-balancer stand-in gives (TEST-NET-1, RFC 5737: routable nowhere). */
+export const STAND_IN_LOAD_BALANCER_IP = "192.0.2.10";
+
+/**
+ * What a cloud controller does for a Service of type LoadBalancer, and nothing more: it writes an
+ * address into the Service's status (AKS's Azure load balancer would, with a public IP). Helm's
+ * wait for the gateway release and the program's ingress outputs read that status. Nothing listens
+ * on the address. Polls until `stop`.
+ */
+export function standInLoadBalancer(kube: KubeClient, ip = STAND_IN_LOAD_BALANCER_IP): { stop: () => Promise<void>; assigned: string[] } {
+    const assigned: string[] = [];
+    let running = true;
+    const loop = (async () => {
+        while (running) {
+            try {
+                for (const service of await kube.list("Service")) {
+                    if (service.spec?.type !== "LoadBalancer" || service.status?.loadBalancer?.ingress?.length) continue;
+                    const { name, namespace } = service.metadata;
+                    await kube.request("PATCH", `/api/v1/namespaces/${namespace}/services/${name}/status`, { status: { loadBalancer: { ingress: [{ ip, ipMode: "VIP" }] } } }, "application/merge-patch+json");
+                    assigned.push(`${namespace}/${name}`);
+                }
+            } catch {
+                // the API server is still starting or going away: try again
+            }
+            await new Promise((r) => setTimeout(r, 500));
+        }
+    })();
+    return { assigned, stop: async () => { running = false; await loop; } };
+}

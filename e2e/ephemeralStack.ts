@@ -40,6 +40,8 @@ export interface EphemeralStackOptions {
      * language host binary needed).
      */
     program: "local" | "inline";
+    /** With program "inline": another program than index.ts (a harness check's own resources). */
+    inlineProgram?: () => Promise<Record<string, unknown> | void>;
     /** Extra environment for the CLI (backend, passphrase, plugin lookup). */
     env?: Record<string, string>;
     /** Directory holding the `pulumi` to use; the one on PATH otherwise. */
@@ -73,7 +75,7 @@ export class EphemeralStack {
                       stackName: name,
                       projectName: PROJECT,
                       // The real program: index.ts's exported function, as the language host would call it.
-                      program: async () => (require(path.join(ROOT, "index")) as () => Promise<Record<string, unknown>>)(),
+                      program: options.inlineProgram ?? (async () => (require(path.join(ROOT, "index")) as () => Promise<Record<string, unknown>>)()),
                   }, workspaceOptions)
                 : await LocalWorkspace.createStack({ stackName: name, workDir: ROOT }, workspaceOptions);
         return new EphemeralStack(stack, name, env, backendDir);

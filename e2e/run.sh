@@ -4,7 +4,10 @@
 #
 #   E2E_TARGET=apiserver (default)  start a throwaway control plane on loopback
 #                                   (scripts/kube-apiserver.sh: etcd, kube-apiserver,
-#                                   controller-manager, scheduler, kwok-simulated nodes)
+#                                   controller-manager, scheduler, kwok-simulated nodes); the
+#                                   program installs Istio from its charts (../shared, served on
+#                                   loopback) and a real istiod (scripts/istio-tools.sh) runs on
+#                                   loopback, validating and injecting through the webhook URLs
 #   E2E_TARGET=cluster              use $KUBECONFIG as it is (kind, AKS) and also check
 #                                   the live app through the ingress
 # The Pulumi CLI on PATH is used; without one, scripts/bootstrap-pulumi.sh builds it from
@@ -27,6 +30,11 @@ fi
 echo "e2e: $(pulumi version) at $(command -v pulumi)" >&2
 
 if [ "$target" = "apiserver" ]; then
+    t=$SECONDS
+    # istiod (pilot-discovery) and istioctl: the walk runs Istio's own control plane and analyzers.
+    bash scripts/istio-tools.sh build >&2
+    eval "$(bash scripts/istio-tools.sh env)"
+    echo "e2e: Istio tools built or reused in $((SECONDS - t)) s" >&2
     t=$SECONDS
     bash scripts/kube-apiserver.sh build >&2
     echo "e2e: control-plane binaries built or reused in $((SECONDS - t)) s" >&2

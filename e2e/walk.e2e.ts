@@ -27,8 +27,10 @@ import { followUserRequest, describe as show } from "../test/support/mesh";
 import { expectStorageClientsServed } from "../test/support/checks";
 import { EXPECTED, FLAG, FORWARD, NO_FLAG, ROUTES } from "../test/support/expected";
 import { clusterOfObjects } from "../test/support/runs";
-import { installGatewayStandIn, installIstioCrds, installVolumes, serveFolder, SHARED_CHART_REPOSITORY, until } from "./clusterSetup";
+import { analyzeLive, atLeastWarning, showMessages } from "../test/support/istioctl";
+import { installGatewayStandIn, installIstioCrds, installVolumes, serveFolder, SHARED_CHART_REPOSITORY, STAND_IN_LOAD_BALANCER_IP, standInLoadBalancer, until } from "./clusterSetup";
 import { EphemeralStack, PlannedStep, ROOT } from "./ephemeralStack";
+import { LoopbackIstiod, PILOT_DISCOVERY, webhookValues } from "./istiod";
 import { KubeClient, KubeObject } from "./kube";
 import { checkPlaintextRefused, checkStageThroughIngress } from "./live";
 
@@ -40,6 +42,8 @@ const gatewayNamespace = "istio-ingress";
 const KINDS = ["Deployment", "Service", "Secret", "ConfigMap", "PersistentVolumeClaim", "Gateway", "VirtualService", "DestinationRule", "PeerAuthentication"];
 const REPLACING: string[] = ["replace", "create-replacement", "delete-replaced", "discard-replaced"];
 const CREATING: string[] = ["create", "create-replacement"];
+/** What control planes write into every namespace: Kubernetes' root CA, and istiod's root certificate and revocation list. */
+const CONTROL_PLANE_CONFIGMAPS = ["kube-root-ca.crt", "istio-ca-root-cert", "istio-ca-crl"];
 const VOLUMES = ["voting-storage-redis-data", "voting-storage-mysql-data"];
 const SECRETS = { mysqlPassword: "e2e-app-password-0123", mysqlRootPassword: "e2e-root-password-0123" };
 
@@ -48,6 +52,20 @@ const SECRETS = { mysqlPassword: "e2e-app-password-0123", mysqlRootPassword: "e2
  * brings MySQL's claim back) twice over.
  */
 export const WALK = ["deploy", "update", "lockdown", "canary", "finalize", "canary", "lockdown", "canary", "lockdown", "update", "deploy"] as const;
+
+/**
+ * Istio in the loop (apiserver target): the program installs Istio from its charts (served on
+ * loopback from ../shared) and a real istiod runs on loopback. Without the charts or the built
+ * Istio tools, the walk falls back to stand-ins (Istio's CRDs, a gateway Service) and says so.
+ */
+function istioInTheLoop(): { ok: true } | { ok: false; why: string } {
+    if (target !== "apiserver") return { ok: false, why: "the cluster target installs Istio from the real chart repository" };
+    if (!fs.existsSync(SHARED_CHART_REPOSITORY)) return { ok: false, why: `${SHARED_CHART_REPOSITORY} (Istio 1.30.3's charts) is not beside the project` };
+    if (!LoopbackIstiod.available()) return { ok: false, why: `${PILOT_DISCOVERY} or istioctl is not built (bash scripts/istio-tools.sh builds them)` };
+    return { ok: true };
+}
+const ISTIO = istioInTheLoop();
+const ISTIO_KINDS = /^kubernetes:(networking|security)\.istio\.io\//;
 
 function log(line: string) {
     if (process.env.E2E_VERBOSE) process.stderr.write(line);
@@ -129,6 +147,9 @@ describe(`end to end (${target}): the real engine, the real program, a real API 
     describe("one stack walks every stage and back", function () {
         let stack: EphemeralStack | undefined;
         let settings: Record<string, string>;
+        let istiod: LoopbackIstiod | undefined;
+        let charts: { url: string; close: () => Promise<void> } | undefined;
+        let loadBalancer: ReturnType<typeof standInLoadBalancer> | undefined;
         const uids = new Map<string, string>();
         const usedVolumes = new Set<string>();
         const renderChecked = new Set<string>();
@@ -137,17 +158,24 @@ describe(`end to end (${target}): the real engine, the real program, a real API 
             settings = baseSettings();
             if (target === "apiserver") {
                 const t = Date.now();
-                const source = await installIstioCrds(kube);
-                await installGatewayStandIn(kube, gatewayName, gatewayNamespace);
                 await installVolumes(kube);
-                timings.push(`cluster stand-ins (Istio CRDs from ${source}, gateway Service, storage class and volumes) ${Date.now() - t} ms`);
-                Object.assign(settings, {
-                    "istio.install": "false",
-                    "istio.gatewayName": gatewayName,
-                    "istio.gatewayNamespace": gatewayNamespace,
-                    "images.build": "false",
-                    "images.registry": "registry.e2e.invalid",
-                });
+                Object.assign(settings, { "images.build": "false", "images.registry": "registry.e2e.invalid" });
+                if (ISTIO.ok) {
+                    // The program installs Istio (istio.install=true, the default) from its charts; a
+                    // real istiod on loopback validates and injects through the charts' webhook URLs;
+                    // a stand-in gives the gateway's LoadBalancer Service an address, as AKS's would.
+                    charts = await serveFolder(SHARED_CHART_REPOSITORY);
+                    loadBalancer = standInLoadBalancer(kube);
+                    istiod = LoopbackIstiod.startWhenInstalled(kube, kubeconfig);
+                    Object.assign(settings, { "istio.chartRepository": charts.url, "istio.values": JSON.stringify(webhookValues()) });
+                    timings.push(`cluster stand-ins (storage class and volumes, load balancer), charts served, istiod waiting for its chart ${Date.now() - t} ms`);
+                } else {
+                    process.stderr.write(`e2e: Istio is NOT in the loop for this walk (stand-ins: Istio's CRDs and a gateway Service; no validation, injection or analyzers): ${ISTIO.why}\n`);
+                    const source = await installIstioCrds(kube);
+                    await installGatewayStandIn(kube, gatewayName, gatewayNamespace);
+                    timings.push(`cluster stand-ins (Istio CRDs from ${source}, gateway Service, storage class and volumes) ${Date.now() - t} ms`);
+                    Object.assign(settings, { "istio.install": "false", "istio.gatewayName": gatewayName, "istio.gatewayNamespace": gatewayNamespace });
+                }
             }
             Object.assign(settings, JSON.parse(process.env.E2E_CONFIG ?? "{}"));
             stack = await EphemeralStack.create({ program: process.env.E2E_PROGRAM === "inline" ? "inline" : "local" });
@@ -160,11 +188,14 @@ describe(`end to end (${target}): the real engine, the real program, a real API 
             const t = Date.now();
             if (stack) await stack.dispose((line) => log(line));
             timings.push(`clean-up (unprotect, destroy, stack rm) ${Date.now() - t} ms`);
+            await istiod?.stop();
+            await loadBalancer?.stop();
+            await charts?.close();
         });
 
         async function liveObjects(): Promise<KubeObject[]> {
             return (await Promise.all(KINDS.map((kind) => kube.list(kind, "voting")))).flat()
-                .filter((o) => !(o.kind === "ConfigMap" && o.metadata.name === "kube-root-ca.crt"));
+                .filter((o) => !(o.kind === "ConfigMap" && CONTROL_PLANE_CONFIGMAPS.includes(o.metadata.name)));
         }
 
         async function volumeUids(): Promise<Record<string, string | undefined>> {
@@ -203,10 +234,21 @@ describe(`end to end (${target}): the real engine, the real program, a real API 
             });
 
             it(`${step}: pulumi up, then the cluster holds the stage's objects, the same volumes, and routes`, async () => {
+                const validatedBefore = istiod?.running ? await istiod.counter("galley_validation_passed") : undefined;
                 const t = Date.now();
                 const outputs = await stack!.up((line) => log(line));
                 timings.push(`up ${step} ${Date.now() - t} ms`);
                 assert.equal(outputs.stage.value, stage);
+                if (istiod) {
+                    await istiod.ready();
+                    if (validatedBefore !== undefined) {
+                        // Every Istio object the up created or updated went through istiod's validation.
+                        const applied = planned.filter((s) => ISTIO_KINDS.test(s.type) && ["create", "update"].includes(s.op)).length;
+                        const validated = (await istiod.counter("galley_validation_passed")) - validatedBefore;
+                        assert.ok(validated >= applied, `istiod validated ${validated} objects during the up, which applied ${applied} Istio objects`);
+                    }
+                    assert.equal(outputs.ingressUrl?.value, `http://${STAND_IN_LOAD_BALANCER_IP}/`, "the gateway's load-balancer address as the stack's ingress URL");
+                }
 
                 const objects = await liveObjects();
                 const present = objects.map((o) => `${o.kind}/${o.metadata.name}`);
@@ -254,6 +296,14 @@ describe(`end to end (${target}): the real engine, the real program, a real API 
                 const strict = objects.find((o) => o.kind === "PeerAuthentication");
                 assert.equal(strict?.spec?.mtls?.mode, ["lockdown", "canary", "finalize"].includes(stage) ? "STRICT" : undefined);
 
+                if (istiod) {
+                    await checkSidecarsInjected(stage);
+                    await checkIstioValidatesStoredObjects(stage);
+                    const messages = await analyzeLive(kubeconfig, "voting");
+                    assert.deepEqual(atLeastWarning(messages), [], `istioctl analyze -n voting after the up to ${stage}:\n${showMessages(messages)}`);
+                    timings.push(`  istio after ${step}: ${(await kube.list("Pod", "voting")).length} app pods injected, istiod counted ${await istiod.counter("galley_validation_passed")} validations and ${await istiod.counter("sidecar_injection_success_total")} injections so far; istioctl analyze: ${messages.length ? messages.map((m) => `${m.level} ${m.code}`).join(", ") : "no message"}`);
+                }
+
                 if (!renderChecked.has(stage)) {
                     renderChecked.add(stage);
                     await checkRenderDecodes(stage);
@@ -271,6 +321,58 @@ describe(`end to end (${target}): the real engine, the real program, a real API 
                 });
             }
         });
+
+        if (ISTIO.ok) {
+            it("an Istio object istiod rejects fails `pulumi up` (validation.istio.io), as on AKS", async () => {
+                const k8s = await import("@pulumi/kubernetes");
+                const invalid = await EphemeralStack.create({
+                    program: "inline",
+                    inlineProgram: async () => {
+                        const provider = new k8s.Provider("e2e", { kubeconfig });
+                        // Valid for the CRD's schema; istiod refuses the regex (RE2 cannot compile it).
+                        new k8s.apiextensions.CustomResource("invalid-route", {
+                            apiVersion: "networking.istio.io/v1",
+                            kind: "VirtualService",
+                            metadata: { name: "e2e-invalid-route", namespace: "voting" },
+                            spec: {
+                                hosts: ["voting-app.voting.svc.cluster.local"],
+                                http: [{ match: [{ headers: { cookie: { regex: "^(.*?;)?(featureflag=on(;.*)?$" } } }], route: [{ destination: { host: "voting-app.voting.svc.cluster.local" } }] }],
+                            },
+                        }, { provider });
+                    },
+                });
+                try {
+                    let error: Error | undefined;
+                    await invalid.up().catch((err: Error) => (error = err));
+                    assert.ok(error, "the up went through with an invalid VirtualService");
+                    assert.match(error.message, /admission webhook "validation\.istio\.io" denied the request/);
+                    assert.equal(await kube.get("VirtualService", "voting", "e2e-invalid-route"), undefined);
+                } finally {
+                    await invalid.dispose((line) => log(line));
+                }
+            });
+        }
+
+        if (ISTIO.ok) {
+            it("control: the live analyzers do report a route to a subset nothing defines (IST0101)", async () => {
+                const control = {
+                    apiVersion: "networking.istio.io/v1",
+                    kind: "VirtualService",
+                    metadata: { name: "e2e-analyzer-control", namespace: "voting" },
+                    spec: { hosts: ["voting-analytics.voting.svc.cluster.local"], http: [{ route: [{ destination: { host: "voting-analytics.voting.svc.cluster.local", subset: "no-such-subset" } }] }] },
+                };
+                await kube.ensure(control);
+                try {
+                    const messages = await analyzeLive(kubeconfig, "voting");
+                    assert.ok(
+                        atLeastWarning(messages).some((m) => m.code === "IST0101" && /no-such-subset/.test(m.message)),
+                        `expected IST0101 for the undefined subset, got:\n${showMessages(messages)}`,
+                    );
+                } finally {
+                    await kube.remove("VirtualService", "voting", control.metadata.name);
+                }
+            });
+        }
 
         it("pulumi destroy while the votes are protected (the default) fails, and the namespace and both volumes stay", async () => {
             const before = await volumeUids();
@@ -322,6 +424,35 @@ describe(`end to end (${target}): the real engine, the real program, a real API 
                 const endpoints = byPort.get(port) ?? [];
                 assert.deepEqual([...new Set(endpoints)], running.has(version) ? [version] : [], `${stage}: endpoints of voting-storage port ${port}`);
             }
+        }
+
+        /**
+         * istiod injected every pod: the app's (namespace label istio-injection=enabled) and the
+         * gateway's (the chart's `gateway` template), each with its istio-proxy container.
+         */
+        async function checkSidecarsInjected(stage: string) {
+            const pods = [...(await kube.list("Pod", "voting")), ...(await kube.list("Pod", gatewayNamespace))].filter((p) => !p.metadata.deletionTimestamp);
+            assert.ok(pods.length > 0, `${stage}: no pods`);
+            const proxyOf = (p: KubeObject) => [...(p.spec.containers ?? []), ...(p.spec.initContainers ?? [])].find((c: any) => c.name === "istio-proxy");
+            const missing = pods.filter((p) => !proxyOf(p) || !(p.metadata.annotations as Record<string, string> | undefined)?.["sidecar.istio.io/status"]);
+            assert.deepEqual(missing.map((p) => `${p.metadata.namespace}/${p.metadata.name}`), [], `${stage}: pods without an injected istio-proxy`);
+        }
+
+        /**
+         * Every Istio object stored in the namespace, sent again as a dry run, is accepted by istiod's
+         * validation webhook, which counts it (so the webhook is really in the path, failurePolicy
+         * aside). This also covers the first up, whose objects can reach the API server before the
+         * loopback istiod answers (kwok reports the chart's istiod pods ready at once).
+         */
+        async function checkIstioValidatesStoredObjects(stage: string) {
+            const objects = (await Promise.all(["Gateway", "VirtualService", "DestinationRule", "PeerAuthentication"].map((k) => kube.list(k, "voting")))).flat();
+            const before = await istiod!.counter("galley_validation_passed");
+            for (const o of objects) {
+                const path = await kube.pathOf(o);
+                await kube.request("PUT", `${path}?dryRun=All`, o);
+            }
+            const validated = (await istiod!.counter("galley_validation_passed")) - before;
+            assert.equal(validated, objects.length, `${stage}: istiod validated ${validated} of the ${objects.length} Istio objects sent as a dry run`);
         }
 
         /**
