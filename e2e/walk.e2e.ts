@@ -13,8 +13,12 @@
  * and `render`'s YAML as the API server itself decodes it). Last, `pulumi destroy` as users run it:
  * refused for the votes while they are protected, complete once they are not.
  *
- * Environment: KUBECONFIG (required); E2E_TARGET=apiserver (default: bare API server, Istio
- * "already present" as CRDs, no images pulled) or cluster (kind/AKS with nothing installed: the
+ * With the apiserver target the program installs Istio itself from its charts, and a real istiod
+ * on loopback validates every Istio object and injects every pod (e2e/istiod.ts); after each `up`,
+ * `istioctl analyze` on the live namespace must be clean.
+ *
+ * Environment: KUBECONFIG (required); E2E_TARGET=apiserver (default: bare API server with kwok's
+ * simulated pods, Istio installed by the program, no images pulled) or cluster (kind/AKS with nothing installed: the
  * program installs Istio; live checks through the ingress too); E2E_PROGRAM=local|inline;
  * E2E_CONFIG (JSON, extra stack settings); E2E_EXPECT_READY=1 when pods become ready;
  * E2E_INGRESS_URL (cluster target, gateway without a load-balancer address: where it is reachable).
