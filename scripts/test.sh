@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # The project's one test command (`npm test`, which .ci/run calls):
 #   1. type-check the program and the app (tsc --noEmit, strict);
-#   2. the program's unit suite under Pulumi's mock runtime (mocha);
-#   3. the app's tests against real Redis / MariaDB servers and headless Chromium
+#   2. Istio's tools (istioctl, pilot-discovery) built or reused, then the program's unit suite
+#      under Pulumi's mock runtime (mocha), istioctl analyze on render's output among it;
+#   3. Istio's config generator on every stage and mid-transition state (go test, tools/istio);
+#   4. the app's tests against real Redis / MariaDB servers and headless Chromium
 #      (app/scripts/test.sh installs and starts what it needs);
-#   4. the end-to-end walk with the real Pulumi engine against a real API server, when present.
+#   5. the end-to-end walk with the real Pulumi engine against a real API server, when present.
 # It ends with one line, "N passed, N failed[, N skipped]", the totals of every suite it ran.
 set -uo pipefail
 cd "$(dirname "$0")/.." || exit 1
@@ -38,9 +40,24 @@ step "type-check: app"
 timed npm --prefix app run --silent typecheck ; rc=$?
 count "typecheck (app)" $((rc == 0)) $((rc != 0)) 0 0
 
+step "Istio's own tools: istioctl and pilot-discovery from the istio.io/istio module (built once into .tools/)"
+timed bash scripts/istio-tools.sh build >/dev/null; rc=$?
+if [ "$rc" -eq 0 ]; then eval "$(bash scripts/istio-tools.sh env)"; fi
+count "Istio tools build" $((rc == 0)) $((rc != 0)) 0 0
+
 step "unit suite: the program under Pulumi mocks (mocha)"
 timed npx --no-install mocha 2>&1 | tee "$logs/unit.log"; rc=${PIPESTATUS[0]}
 count "unit (mocha)" "$(num '[0-9]+ passing' "$logs/unit.log")" "$(num '[0-9]+ failing' "$logs/unit.log")" "$(num '[0-9]+ pending' "$logs/unit.log")" "$rc"
+
+step "Istio's config generator: each stage's and each mid-transition state's routes, computed by Istio's own code (go test)"
+cases=$(mktemp -d); : >"$logs/routes.log"
+timed node -r ts-node/register/transpile-only scripts/route-cases.ts "$cases" && \
+    ROUTE_CASES="$cases" timed bash scripts/istio-tools.sh test >"$logs/routes.log" 2>&1; rc=$?
+# go test -v prints three lines per case; show failures, their messages and the summary only.
+grep -vE '^=== (RUN|PAUSE|CONT|NAME)|^ *--- PASS' "$logs/routes.log"
+rm -rf "$cases"
+# One per case (subtests TestRoutes/<case>); the parent TestRoutes line is not a case.
+count "routes (go test)" "$(grep -c -E '^ *--- PASS: TestRoutes/' "$logs/routes.log")" "$(grep -c -E '^ *--- FAIL: TestRoutes/' "$logs/routes.log")" "$(grep -c -E '^ *--- SKIP' "$logs/routes.log")" "$rc"
 
 step "app: components against real Redis, MariaDB and Chromium (node --test)"
 timed npm --prefix app test 2>&1 | tee "$logs/app.log"; rc=${PIPESTATUS[0]}

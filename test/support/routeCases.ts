@@ -1,0 +1,424 @@
+/**
+ * Route cases for Istio's own config generator (tools/istio/routes, a Go test): each case is the
+ * Kubernetes and Istio objects of one state of the cluster, as Istio's registry would see them,
+ * plus what users' requests and the app's own calls must reach there.
+ *
+ * The objects are the ones the program registers (mock/runProgram.ts, the path `pulumi up` takes),
+ * completed with what Kubernetes and the charts add in a cluster: one running Pod per Deployment
+ * (from its template), EndpointSlices as Kubernetes' endpointslice controller makes them, and the
+ * ingress gateway's Service and Pod as Istio's gateway chart makes them. The expectations come
+ * from test/support/expected.ts (ROUTES, NO_FLAG, FLAG) and stages/model.ts (STORAGE_OF,
+ * STORAGE_ENGINES, each stage's mesh routes): nothing is restated here.
+ */
+import { KubernetesObject, ProgramRun } from "../../mock/runProgram";
+import { toYaml } from "../../mock/render";
+import {
+    Component,
+    STORAGE_ENGINES,
+    STORAGE_OF,
+    StageName,
+    Version,
+    stageByName,
+    subsetName,
+} from "../../stages/model";
+import { Chain, FLAG, NO_FLAG, ROUTES } from "./expected";
+import { chartGatewayPodLabels } from "./runs";
+
+/** Kinds that go to Istio's Kubernetes registry (the fake API server) and to its config store. */
+const KUBE_KINDS = new Set(["Namespace", "Service"]);
+const ISTIO_KINDS = new Set(["Gateway", "VirtualService", "DestinationRule", "PeerAuthentication"]);
+
+export interface ChainShare extends Chain {
+    /** Percent of requests. */
+    share: number;
+}
+
+/** One Deployment's single Pod, and the calls the app contract makes it open. */
+export interface Workload {
+    deployment: string;
+    component: string;
+    version: string;
+    podName: string;
+    podIP: string;
+    labels: Record<string, string>;
+    /** HTTP calls to analytics (voting-app only): ANALYTICS_HOST / ANALYTICS_PORT. */
+    analytics?: { host: string; port: number };
+    /** The store it opens: REDIS_HOST/REDIS_PORT or MYSQL_HOST/MYSQL_PORT. */
+    storage?: { host: string; port: number; engine: string };
+}
+
+export interface ServiceInfo {
+    name: string;
+    namespace: string;
+    clusterIP: string;
+    ports: number[];
+}
+
+/** A mesh route of the stage (stages/model.ts): `from`'s calls to `host:port` go to `subset` ("" = the plain Service). */
+export interface ExpectedCall {
+    from: string;
+    kind: "analytics" | "storage";
+    host: string;
+    port: number;
+    subset: string;
+}
+
+export interface RouteCase {
+    name: string;
+    description: string;
+    kind: "stage" | "transition" | "control";
+    /** Multi-document YAML for Istio's fake Kubernetes registry (xds.FakeOptions.KubernetesObjectString). */
+    kubernetes: string;
+    /** Multi-document YAML of the Istio objects (xds.FakeOptions.ConfigString). */
+    istio: string;
+    ingress: {
+        namespace: string;
+        serviceName: string;
+        podName: string;
+        podIP: string;
+        labels: Record<string, string>;
+        port: number;
+        /** Host header users send (the stack's ingress address; the Gateway and VirtualService accept "*"). */
+        host: string;
+    };
+    services: ServiceInfo[];
+    workloads: Workload[];
+    /** Cookie headers to send (null: no Cookie header). */
+    cookies: { withoutFlag: (string | null)[]; withFlag: (string | null)[] };
+    expect: {
+        /** Chains users reach (stage cases only). */
+        users?: { withoutFlag: ChainShare[]; withFlag: ChainShare[] };
+        /** Every app and analytics Deployment reaches its own engine's storage version on its port. */
+        storageClients: { client: string; port: number; version: string }[];
+        /** Each stage's service-to-service routes (stage cases only): which subset's cluster serves the call. */
+        calls?: ExpectedCall[];
+        /** Mid-transition states: a request's chain stays within one major version (test/transitions.test.ts). */
+        chainsDoNotCross?: boolean;
+    };
+    /**
+     * Control cases: what was removed from which case; the checker must report at least one
+     * problem of the category `detectedAs` (undefined-cluster, no-endpoints, no-match, users,
+     * storage, call-subset).
+     */
+    control?: { basedOn: string; removed: string; detectedAs: string };
+    expectFailure: boolean;
+    /** Other states (of other transitions, or other orders of the same steps) with exactly these objects and expectations. */
+    alsoCovers?: string[];
+}
+
+const INGRESS_IP_FALLBACK = "203.0.113.10";
+
+/** Stable addresses for the whole generator run: the same object gets the same address in every case. */
+class Addresses {
+    private readonly assigned = new Map<string, string>();
+    private next = { service: 10, pod: 10, gateway: 10 };
+    constructor(private readonly prefix: { service: string; pod: string; gateway: string }) {}
+    of(kind: "service" | "pod" | "gateway", key: string): string {
+        const k = `${kind}/${key}`;
+        let ip = this.assigned.get(k);
+        if (!ip) {
+            ip = `${this.prefix[kind]}.${this.next[kind]++}`;
+            this.assigned.set(k, ip);
+        }
+        return ip;
+    }
+}
+
+export const addresses = new Addresses({ service: "10.96.0", pod: "10.244.0", gateway: "10.244.1" });
+
+export interface GatewayRelease {
+    name: string;
+    namespace: string;
+}
+
+/** The gateway release the run installs (name and namespace), or Pulumi.yaml's defaults. */
+export function gatewayReleaseOf(run: ProgramRun): GatewayRelease {
+    const release = run.resources.find((r) => r.type === "kubernetes:helm.sh/v3:Release" && r.inputs.chart === "gateway");
+    return {
+        name: typeof release?.inputs.name === "string" ? release.inputs.name : "istio-ingressgateway",
+        namespace: typeof release?.inputs.namespace === "string" ? release.inputs.namespace : "istio-ingress",
+    };
+}
+
+/** The host users type: the stack's ingressUrl output. */
+export function ingressHostOf(run: ProgramRun): string {
+    const url = run.outputs.ingressUrl;
+    if (typeof url === "string" && /^https?:\/\//.test(url)) return new URL(url).host;
+    return INGRESS_IP_FALLBACK;
+}
+
+const matches = (selector: Record<string, string> | undefined, labels: Record<string, string>) =>
+    selector !== undefined && Object.entries(selector).every(([k, v]) => labels[k] === v);
+
+interface PodObject extends KubernetesObject {
+    spec: { containers: { name: string; image?: string; ports?: { name?: string; containerPort: number; protocol?: string }[] }[] };
+}
+
+/**
+ * A running, ready Pod from a Deployment's template. In a namespace with sidecar injection, the
+ * injector adds `security.istio.io/tlsMode: istio` and the canonical service labels; the routing
+ * labels (app, version) are the template's.
+ */
+function podOf(deployment: KubernetesObject, namespaceLabels: Record<string, string>): PodObject {
+    const template = deployment.spec.template;
+    const labels: Record<string, string> = { ...(template.metadata?.labels ?? {}) };
+    const injected = namespaceLabels["istio-injection"] === "enabled" || namespaceLabels["istio.io/rev"] !== undefined;
+    if (injected && template.metadata?.annotations?.["sidecar.istio.io/inject"] !== "false") {
+        labels["security.istio.io/tlsMode"] ??= "istio";
+        labels["service.istio.io/canonical-name"] ??= labels["app.kubernetes.io/name"] ?? labels.app ?? deployment.metadata.name;
+        labels["service.istio.io/canonical-revision"] ??= labels["app.kubernetes.io/version"] ?? labels.version ?? "latest";
+    }
+    const name = `${deployment.metadata.name}-0`;
+    const podIP = addresses.of("pod", `${deployment.metadata.namespace}/${name}`);
+    return {
+        apiVersion: "v1",
+        kind: "Pod",
+        metadata: { name, namespace: deployment.metadata.namespace, labels },
+        spec: {
+            containers: (template.spec.containers ?? []).map((c: any) => ({
+                name: c.name,
+                image: c.image,
+                ...(c.ports ? { ports: c.ports.map((p: any) => ({ ...(p.name ? { name: p.name } : {}), containerPort: p.containerPort, protocol: p.protocol ?? "TCP" })) } : {}),
+            })),
+            serviceAccountName: template.spec.serviceAccountName ?? "default",
+        },
+        status: {
+            phase: "Running",
+            podIP,
+            podIPs: [{ ip: podIP }],
+            conditions: [{ type: "Ready", status: "True" }, { type: "ContainersReady", status: "True" }],
+        },
+    } as PodObject;
+}
+
+/** The container port a Service port's targetPort names in this pod (Kubernetes' podutil.FindPort). */
+function findPort(pod: PodObject, servicePort: any): number | undefined {
+    const target = servicePort.targetPort ?? servicePort.port;
+    if (typeof target === "number") return target;
+    if (/^\d+$/.test(String(target))) return Number(target);
+    for (const c of pod.spec.containers) {
+        for (const p of c.ports ?? []) if (p.name === target && (p.protocol ?? "TCP") === (servicePort.protocol ?? "TCP")) return p.containerPort;
+    }
+    return undefined;
+}
+
+/**
+ * EndpointSlices as Kubernetes' endpointslice controller makes them: the ready pods the selector
+ * picks, each with the ports its own containers resolve (a named targetPort the pod lacks is left
+ * out for that pod), pods grouped by that port set into one slice each. A Service that selects no
+ * pod gets the controller's placeholder slice.
+ */
+function endpointSlicesOf(service: KubernetesObject, pods: PodObject[]): KubernetesObject[] {
+    const selected = pods.filter((p) => p.metadata.namespace === service.metadata.namespace && matches(service.spec.selector, p.metadata.labels ?? {}));
+    const groups = new Map<string, { ports: any[]; pods: PodObject[] }>();
+    for (const pod of selected) {
+        const ports: any[] = [];
+        for (const sp of service.spec.ports ?? []) {
+            const port = findPort(pod, sp);
+            if (port === undefined) continue;
+            ports.push({ name: sp.name ?? "", port, protocol: sp.protocol ?? "TCP", ...(sp.appProtocol ? { appProtocol: sp.appProtocol } : {}) });
+        }
+        const key = JSON.stringify(ports);
+        const group = groups.get(key) ?? { ports, pods: [] };
+        group.pods.push(pod);
+        groups.set(key, group);
+    }
+    const base = (i: number) => ({
+        apiVersion: "discovery.k8s.io/v1",
+        kind: "EndpointSlice",
+        metadata: {
+            name: `${service.metadata.name}-${i}`,
+            namespace: service.metadata.namespace,
+            labels: { "kubernetes.io/service-name": service.metadata.name, "endpointslice.kubernetes.io/managed-by": "endpointslice-controller.k8s.io" },
+        },
+        addressType: "IPv4",
+    });
+    if (groups.size === 0) return [{ ...base(0), endpoints: [] } as KubernetesObject];
+    return [...groups.values()].map((g, i) => ({
+        ...base(i),
+        ports: g.ports,
+        endpoints: g.pods.map((pod) => ({
+            addresses: [pod.status.podIP],
+            conditions: { ready: true, serving: true, terminating: false },
+            targetRef: { kind: "Pod", name: pod.metadata.name, namespace: pod.metadata.namespace },
+        })),
+    }) as KubernetesObject);
+}
+
+function envOf(deployment: KubernetesObject): Record<string, string> {
+    const env: Record<string, string> = {};
+    for (const e of deployment.spec.template.spec.containers[0]?.env ?? []) if (typeof e.value === "string") env[e.name] = e.value;
+    return env;
+}
+
+export interface StateOptions {
+    /** Deployments that get no Pod (a control: a subset whose pods are gone). */
+    withoutPods?: string[];
+}
+
+interface BuiltState {
+    kubernetes: string;
+    istio: string;
+    ingress: RouteCase["ingress"];
+    services: ServiceInfo[];
+    workloads: Workload[];
+}
+
+/** A state's objects of the app namespace and the namespace itself (what `appObjects` gives for a run). */
+export function inNamespace(objects: KubernetesObject[], namespace = "voting"): KubernetesObject[] {
+    return objects.filter((o) => o.metadata.namespace === namespace || (o.kind === "Namespace" && o.metadata.name === namespace));
+}
+
+/**
+ * The objects of one state (the app namespace's objects, see `inNamespace`) as Istio's registry and
+ * config store see them.
+ */
+export function buildState(objects: KubernetesObject[], gateway: GatewayRelease, host: string, options: StateOptions = {}): BuiltState {
+    const namespaces = objects.filter((o) => o.kind === "Namespace");
+    if (namespaces.some((n) => n.metadata.name === gateway.namespace)) throw new Error(`buildState: give the app namespace's objects only (found Namespace ${gateway.namespace})`);
+    const nsLabels = (ns: string) => namespaces.find((n) => n.metadata.name === ns)?.metadata.labels ?? {};
+    const deployments = objects.filter((o) => o.kind === "Deployment" && (o.spec.replicas ?? 1) > 0 && !(options.withoutPods ?? []).includes(o.metadata.name));
+    const pods = deployments.map((d) => podOf(d, nsLabels(d.metadata.namespace!)));
+    const services = objects
+        .filter((o) => o.kind === "Service")
+        .map((s) => ({ ...s, spec: { ...s.spec, clusterIP: addresses.of("service", `${s.metadata.namespace}/${s.metadata.name}`), type: s.spec.type ?? "ClusterIP" } }));
+
+    // The ingress gateway as the gateway chart makes it: its Service selects the pod labels
+    // without the injection label, and the chart's Service ports.
+    const podLabels = chartGatewayPodLabels(gateway.name);
+    const { ["sidecar.istio.io/inject"]: _inject, ...gatewaySelector } = podLabels;
+    const gatewayPodName = `${gateway.name}-0`;
+    const gatewayPodIP = addresses.of("gateway", `${gateway.namespace}/${gatewayPodName}`);
+    const gatewayNamespace: KubernetesObject = { apiVersion: "v1", kind: "Namespace", metadata: { name: gateway.namespace } };
+    const gatewayService: KubernetesObject = {
+        apiVersion: "v1",
+        kind: "Service",
+        metadata: { name: gateway.name, namespace: gateway.namespace, labels: { ...gatewaySelector } },
+        spec: {
+            type: "LoadBalancer",
+            clusterIP: addresses.of("service", `${gateway.namespace}/${gateway.name}`),
+            selector: gatewaySelector,
+            ports: [
+                { name: "status-port", port: 15021, targetPort: 15021, protocol: "TCP" },
+                { name: "http2", port: 80, targetPort: 80, protocol: "TCP" },
+                { name: "https", port: 443, targetPort: 443, protocol: "TCP" },
+            ],
+        },
+    };
+    const gatewayPod: PodObject = {
+        apiVersion: "v1",
+        kind: "Pod",
+        metadata: { name: gatewayPodName, namespace: gateway.namespace, labels: podLabels },
+        spec: {
+            containers: [{ name: "istio-proxy", image: "auto", ports: [{ name: "http-envoy-prom", containerPort: 15090, protocol: "TCP" }] }],
+            serviceAccountName: gateway.name,
+        },
+        status: { phase: "Running", podIP: gatewayPodIP, podIPs: [{ ip: gatewayPodIP }], conditions: [{ type: "Ready", status: "True" }, { type: "ContainersReady", status: "True" }] },
+    } as PodObject;
+
+    const allPods = [...pods, gatewayPod];
+    const allServices = [...services, gatewayService];
+    const kube: KubernetesObject[] = [
+        ...namespaces.filter((o) => KUBE_KINDS.has(o.kind)),
+        gatewayNamespace,
+        ...allServices,
+        ...allPods,
+        ...allServices.flatMap((s) => endpointSlicesOf(s, allPods)),
+    ];
+    const istio = objects.filter((o) => ISTIO_KINDS.has(o.kind));
+
+    const podByDeployment = new Map(deployments.map((d, i) => [d.metadata.name, pods[i]]));
+    const workloads: Workload[] = deployments.map((d) => {
+        const pod = podByDeployment.get(d.metadata.name)!;
+        const env = envOf(d);
+        const template = d.spec.template.metadata.labels as Record<string, string>;
+        return {
+            deployment: d.metadata.name,
+            component: template.app,
+            version: template.version,
+            podName: pod.metadata.name,
+            podIP: pod.status.podIP,
+            labels: pod.metadata.labels ?? {},
+            ...(env.ANALYTICS_HOST ? { analytics: { host: env.ANALYTICS_HOST, port: Number(env.ANALYTICS_PORT) } } : {}),
+            ...(env.REDIS_HOST
+                ? { storage: { host: env.REDIS_HOST, port: Number(env.REDIS_PORT), engine: "redis" } }
+                : env.MYSQL_HOST
+                  ? { storage: { host: env.MYSQL_HOST, port: Number(env.MYSQL_PORT), engine: "mysql" } }
+                  : {}),
+        };
+    });
+
+    return {
+        kubernetes: toYaml(kube),
+        istio: toYaml(istio),
+        ingress: { namespace: gateway.namespace, serviceName: gateway.name, podName: gatewayPodName, podIP: gatewayPodIP, labels: podLabels, port: 80, host },
+        services: allServices.map((s) => ({ name: s.metadata.name, namespace: s.metadata.namespace!, clusterIP: s.spec.clusterIP, ports: (s.spec.ports ?? []).map((p: any) => p.port) })),
+        workloads,
+    };
+}
+
+/** Every app and analytics Deployment of a state reaches its own engine (stages/model.ts STORAGE_OF, STORAGE_ENGINES). */
+export function storageClientsOf(objects: KubernetesObject[]): RouteCase["expect"]["storageClients"] {
+    return objects
+        .filter((o) => o.kind === "Deployment" && (o.spec.replicas ?? 1) > 0)
+        .flatMap((d) => {
+            const { app, version } = d.spec.template.metadata.labels as { app: string; version: Version };
+            if (app !== "voting-app" && app !== "voting-analytics") return [];
+            const storage = STORAGE_OF[app][version];
+            if (!storage) throw new Error(`${d.metadata.name}: STORAGE_OF has no storage for ${app} ${version}`);
+            return [{ client: d.metadata.name, port: STORAGE_ENGINES[storage].port, version: storage }];
+        });
+}
+
+/**
+ * Users' chains at a stage (ROUTES). The canary stage's canaryWeight moves that percent of
+ * unflagged users from the default chain onto the flagged one (ROUTES.canary is weight 0).
+ */
+export function expectedUsers(stage: StageName, canaryWeight: number): { withoutFlag: ChainShare[]; withFlag: ChainShare[] } {
+    const routes = ROUTES[stage];
+    const toShares = (chains: [Chain, number][]) => chains.map(([c, share]) => ({ ...c, share }));
+    const weight = stageByName(stage).weightedCanary ? canaryWeight : 0;
+    const merged = new Map<string, ChainShare>();
+    const add = (chains: [Chain, number][], factor: number) => {
+        for (const [c, share] of chains) {
+            const key = JSON.stringify(c);
+            const part = (share * factor) / 100;
+            if (part === 0) continue;
+            const existing = merged.get(key);
+            if (existing) existing.share += part;
+            else merged.set(key, { ...c, share: part });
+        }
+    };
+    add(routes.withoutFlag, 100 - weight);
+    add(routes.withFlag, weight);
+    return { withoutFlag: [...merged.values()].map((c) => ({ ...c, share: Math.round(c.share * 10) / 10 })), withFlag: toShares(routes.withFlag) };
+}
+
+/**
+ * The stage's service-to-service calls (stages/model.ts): with mesh routing, each route `from -> to`
+ * sends `from`'s calls to `to`'s subset; without, every call goes to the plain Service. Calls whose
+ * client no route names (analytics 1.0 once analytics 1.1 takes over) are left to the storage check.
+ */
+export function expectedCalls(stage: StageName, workloads: Workload[]): ExpectedCall[] {
+    const definition = stageByName(stage);
+    const calls: ExpectedCall[] = [];
+    for (const w of workloads) {
+        const ref = { component: w.component as Component, version: w.version as Version };
+        const targets: ["analytics" | "storage", { host: string; port: number } | undefined, Component][] = [
+            ["analytics", w.analytics, "voting-analytics"],
+            ["storage", w.storage, "voting-storage"],
+        ];
+        for (const [kind, call, component] of targets) {
+            if (!call) continue;
+            if (!definition.meshRouting) {
+                calls.push({ from: w.deployment, kind, host: call.host, port: call.port, subset: "" });
+                continue;
+            }
+            const route = definition.routes.find((r) => r.from.component === ref.component && r.from.version === ref.version && r.to.component === component);
+            if (route) calls.push({ from: w.deployment, kind, host: call.host, port: call.port, subset: subsetName(route.to.version) });
+        }
+    }
+    return calls;
+}
+
+export const COOKIES = { withoutFlag: NO_FLAG.map((c) => c ?? null), withFlag: FLAG.map((c) => c ?? null) };

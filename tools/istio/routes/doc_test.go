@@ -1,0 +1,13 @@
+// Package routes holds a test, TestRoutes, that feeds the Kubernetes and Istio objects of every
+// rollout state (written by scripts/route-cases.ts from the real Pulumi program run under mocks)
+// to Istio's own config generator (istio.io/istio/pilot/test/xds), and checks, on the Envoy
+// listeners, routes, clusters and endpoints it generates for the ingress gateway and for each
+// app pod's sidecar, who reaches which version:
+//
+//	node -r ts-node/register/transpile-only scripts/route-cases.ts /tmp/cases
+//	ROUTE_CASES=/tmp/cases bash scripts/istio-tools.sh test [-run TestRoutes/stage/canary]
+//
+// Everything is in _test.go files, this one included: the package has nothing to build on its
+// own, and scripts/lib-gobuild.sh leaves _test.go files out of the stamps that decide whether
+// istioctl and pilot-discovery (same module) are rebuilt.
+package routes
