@@ -62,6 +62,27 @@ describe("routing, request by request", () => {
     });
 });
 
+describe("a VirtualService whose rules are all for other sourceLabels does not apply (as Istio's generator builds it)", () => {
+    it("canary without analytics' route for app 1.0: app 1.0's calls go to the plain Service (every analytics version), not refused", async () => {
+        const cluster = clusterOf(await runStage("canary"));
+        const onlyFor20 = cluster.objects.map((o) =>
+            o.kind === "VirtualService" && o.metadata.name === "voting-analytics"
+                ? { ...o, spec: { ...o.spec, http: o.spec.http.filter((r: any) => r.name !== "to-v1-1") } }
+                : o,
+        );
+        const outcomes = followUserRequest({ ...cluster, objects: onlyFor20 });
+        assert.deepEqual(outcomes.filter((o) => o.error), [], show(outcomes));
+        assert.deepEqual([...new Set(outcomes.map((o) => o.path.analytics))].sort(), ["1.0", "1.1", "2.0"], show(outcomes));
+        // A rule that remains for app 1.0 but matches nothing still refuses (Envoy's 404).
+        const unmatched = onlyFor20.map((o) =>
+            o.kind === "VirtualService" && o.metadata.name === "voting-analytics"
+                ? { ...o, spec: { ...o.spec, http: [...o.spec.http, { match: [{ sourceLabels: { app: "voting-app", version: "1.0" }, headers: { "x-never": { exact: "1" } } }], route: o.spec.http[0].route }] } }
+                : o,
+        );
+        assert.ok(followUserRequest({ ...cluster, objects: unmatched }).every((o) => o.error), "a remaining rule that matches nothing refuses");
+    });
+});
+
 describe("every client of voting-storage, routed or not, reaches only the engine that serves its port", () => {
     for (const stage of Object.keys(ROUTES)) {
         it(stage, async () => {

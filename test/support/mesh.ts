@@ -9,9 +9,11 @@
  * (first definition of a subset wins), subset labels, Service selectors and ports (as Kubernetes
  * builds endpoints: a numeric target port sends to every selected pod, declared container port or
  * not; a named one only to pods that declare a container port of that name), plain Service
- * round robin when no VirtualService applies, an HTTP request that no route matches is refused
+ * round robin when no VirtualService applies (none names the host, or every rule of the one that
+ * does is for other sourceLabels), an HTTP request that no remaining route matches is refused
  * (404) while a TCP connection that no route matches goes to the plain Service (Istio adds that
- * default filter chain). What a real proxy does that it does not: retries,
+ * default filter chain). Istio's own generator is held to the same expectations in
+ * tools/istio/routes, which is how the sourceLabels case above was found. What a real proxy does that it does not: retries,
  * timeouts, outlier detection, locality.
  */
 import type { KubernetesObject } from "../../mock/runProgram";
@@ -151,7 +153,15 @@ function route(cluster: Cluster, req: Request, share: number, fromGateway: boole
         const target = endpoints(cluster, req.host, req.port);
         return target.error ? [{ share, error: target.error }] : spread(target.pods, share);
     }
-    const rules: any[] = virtualServices[0].spec[req.protocol] ?? [];
+    const declared: any[] = virtualServices[0].spec[req.protocol] ?? [];
+    // As Istio builds a proxy's routes: a rule whose every match names sourceLabels the proxy does
+    // not carry is left out for it; a VirtualService left with no rule does not apply to it at all
+    // (its requests go to the plain Service), whereas rules that remain but do not match refuse.
+    const rules = declared.filter((r) => !r.match || r.match.length === 0 || r.match.some((m: any) => !m.sourceLabels || matches(m.sourceLabels, req.source ?? {})));
+    if (declared.length > 0 && rules.length === 0 && !fromGateway) {
+        const target = endpoints(cluster, req.host, req.port);
+        return target.error ? [{ share, error: target.error }] : spread(target.pods, share);
+    }
     const rule = rules.find((r) => !r.match || r.match.length === 0 || r.match.some((m: any) => httpMatch(m, req)));
     if (!rule && req.protocol === "tcp") {
         // Istio adds a default TCP filter chain to the plain Service when no TCP route matches.
