@@ -1,9 +1,14 @@
+// Tools module: Istio's own programs and code, from the istio.io/istio module at the one version
+// the Go module proxy serves with all its dependencies (v0.0.0-20260423205519-b01690e6db7d; 1.30.3
+// itself is not served). scripts/istio-tools.sh builds istioctl and pilot-discovery from it and
+// runs the route-computation test in ./routes; all three share its module graph and build cache.
 module aks-istio-canary/tools/istio
 
 go 1.25.7
 
 require (
 	github.com/KimMachineGun/automemlimit v0.7.5
+	github.com/envoyproxy/go-control-plane/envoy v1.37.1-0.20260418153000-ae8637bdda9d
 	istio.io/istio v0.0.0-20260423205519-b01690e6db7d
 	k8s.io/client-go v0.35.3
 )
@@ -36,7 +41,6 @@ require (
 	github.com/decred/dcrd/dcrec/secp256k1/v4 v4.4.0 // indirect
 	github.com/emicklei/go-restful/v3 v3.13.0 // indirect
 	github.com/envoyproxy/go-control-plane/contrib v1.36.1-0.20260418153000-ae8637bdda9d // indirect
-	github.com/envoyproxy/go-control-plane/envoy v1.37.1-0.20260418153000-ae8637bdda9d // indirect
 	github.com/envoyproxy/protoc-gen-validate v1.3.3 // indirect
 	github.com/evanphx/json-patch/v5 v5.9.11 // indirect
 	github.com/exponent-io/jsonpath v0.0.0-20210407135951-1de76d718b3f // indirect
