@@ -41,7 +41,7 @@ timed npm --prefix app run --silent typecheck ; rc=$?
 count "typecheck (app)" $((rc == 0)) $((rc != 0)) 0 0
 
 step "Istio's own tools: istioctl and pilot-discovery from the istio.io/istio module (built once into .tools/)"
-timed bash scripts/istio-tools.sh build >/dev/null; rc=$?
+timed bash scripts/istio-tools.sh build; rc=$?
 if [ "$rc" -eq 0 ]; then eval "$(bash scripts/istio-tools.sh env)"; fi
 count "Istio tools build" $((rc == 0)) $((rc != 0)) 0 0
 
