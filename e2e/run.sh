@@ -40,8 +40,9 @@ if [ "$target" = "apiserver" ]; then
     echo "e2e: control-plane binaries built or reused in $((SECONDS - t)) s" >&2
     t=$SECONDS
     bash scripts/kube-apiserver.sh start >&2
-    trap 'bash scripts/kube-apiserver.sh stop >&2 || true' EXIT
     eval "$(bash scripts/kube-apiserver.sh env)"
+    # The walk stops the istiod it starts; should the test process die first, stop it here too.
+    trap 'pkill -f "pilot-discovery discovery --kubeconfig $KUBECONFIG" || true; bash scripts/kube-apiserver.sh stop >&2 || true' EXIT
     export E2E_EXPECT_READY="${E2E_EXPECT_READY:-1}"
     echo "e2e: control plane started in $((SECONDS - t)) s" >&2
 else
