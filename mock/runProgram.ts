@@ -8,10 +8,10 @@
 import * as fs from "fs";
 import * as path from "path";
 import * as pulumi from "@pulumi/pulumi";
+import { specialSecretSig, specialSigKey } from "@pulumi/pulumi/runtime/rpc";
 import * as YAML from "yaml";
 
 export const PROJECT_DIR = path.resolve(__dirname, "..");
-const SECRET_SIG = "4dabf18193072939515e22adb298388d";
 
 export interface RegisteredResource {
     urn: string;
@@ -162,7 +162,7 @@ class StandInMocks implements pulumi.runtime.Mocks {
 function secretPaths(value: unknown, prefix = ""): string[] {
     if (value === null || typeof value !== "object") return [];
     const obj = value as Record<string, unknown>;
-    if (obj[SECRET_SIG] === "1b47061264138c4ac30d75fd1eb44270") return [prefix || "."];
+    if (obj[specialSigKey] === specialSecretSig) return [prefix || "."];
     return Object.entries(obj).flatMap(([k, v]) => secretPaths(v, prefix ? `${prefix}.${k}` : k));
 }
 
@@ -170,7 +170,7 @@ function unwrapSecrets(value: unknown): any {
     if (Array.isArray(value)) return value.map(unwrapSecrets);
     if (value === null || typeof value !== "object") return value;
     const obj = value as Record<string, unknown>;
-    if (obj[SECRET_SIG] === "1b47061264138c4ac30d75fd1eb44270") return unwrapSecrets(obj.value);
+    if (obj[specialSigKey] === specialSecretSig) return unwrapSecrets(obj.value);
     return Object.fromEntries(Object.entries(obj).map(([k, v]) => [k, unwrapSecrets(v)]));
 }
 
@@ -200,6 +200,25 @@ export class ProgramError extends Error {
 }
 
 let running = false;
+
+/**
+ * What this runner takes from @pulumi/pulumi beyond its public API (test/sdkInternals.test.ts
+ * pins each one, so an SDK upgrade that changes them fails there with this list):
+ *  - runtime/settings `getMonitor()`: under mocks, the MockMonitor, whose `registerResource`,
+ *    `readResource` and `newUrn` are wrapped here to capture every registration;
+ *  - the requests it receives: RegisterResourceRequest getObject/getType/getName/getParent/
+ *    getCustom/getProvider/getDependenciesList/getProtect/getRetainondelete, ReadResourceRequest
+ *    getProperties/getId (protobuf getters; `toJavaScript()` on the property structs);
+ *  - runtime/settings `waitForRPCs()`: waits until every registration has reached the monitor;
+ *  - an Output's `isKnown`, `isSecret` and `promise()`.
+ */
+export const SDK_INTERNALS = [
+    "runtime/settings getMonitor()",
+    "MockMonitor registerResource / readResource / newUrn",
+    "RegisterResourceRequest and ReadResourceRequest getters",
+    "runtime/settings waitForRPCs()",
+    "Output isKnown / isSecret / promise()",
+] as const;
 
 /**
  * Runs index.ts once with `config` (keys without the project prefix, e.g. { stage: "canary" })
