@@ -9,7 +9,65 @@ import * as random from "@pulumi/random";
 import { IstioMesh, azureHealthProbeAnnotations, GATEWAY_SERVICE_PORTS } from "./components/istioMesh";
 import { VotingApp, servingVersions } from "./components/votingApp";
 import { ALL_WORKLOADS, planStage } from "./stages/model";
-import { imageOf, parseSettings, workloadName } from "./stages/settings";
+import { imageOf, parseSettings, Settings, workloadName } from "./stages/settings";
+
+/** Where the app runs and where its images come from, whichever the cluster mode. */
+interface ClusterTarget {
+    /** The cluster's kubeconfig (aks mode); kubeconfig mode reads cluster.kubeconfig instead. */
+    kubeconfig?: pulumi.Output<string>;
+    /** Where this stack pushes the images it builds (images.build). */
+    pushTo: { registry: pulumi.Input<string>; credentials?: { username: pulumi.Input<string>; password: pulumi.Input<string> } };
+    /** What pods must wait for before they can pull the built images (AcrPull on AKS). */
+    imagePullReady: pulumi.Resource[];
+    /** Stack outputs that belong to the cluster (resource group, cluster, registry, kubeconfig). */
+    outputs: Record<string, pulumi.Output<string>>;
+}
+
+/** cluster.mode=aks: a resource group and an AKS cluster, and a registry when the stack builds its images. */
+async function aksCluster(settings: Settings): Promise<ClusterTarget> {
+    // Loaded only in aks mode: kubeconfig-mode stacks never load the Azure SDK.
+    const { Provider } = await import("@pulumi/azure-native/provider");
+    const { AksCluster } = await import("./components/aksCluster");
+    const azure = new Provider("azure", { location: settings.cluster.location });
+    const cluster = new AksCluster("voting", settings.cluster, { provider: azure });
+    const clusterOutputs = {
+        resourceGroupName: cluster.resourceGroupName,
+        clusterName: cluster.clusterName,
+        kubeconfig: cluster.kubeconfig,
+    };
+    if (!settings.images.build) {
+        return { kubeconfig: cluster.kubeconfig, pushTo: { registry: settings.images.registry }, imagePullReady: [], outputs: clusterOutputs };
+    }
+    const { ContainerRegistry } = await import("./components/containerRegistry");
+    const registry = new ContainerRegistry("voting", {
+        resourceGroupName: cluster.resourceGroupName,
+        location: cluster.location,
+        kubeletObjectId: cluster.kubeletObjectId,
+    }, { provider: azure });
+    return {
+        kubeconfig: cluster.kubeconfig,
+        pushTo: { registry: registry.loginServer, credentials: { username: registry.pushUsername, password: registry.pushPassword } },
+        imagePullReady: [registry.pullAccess],
+        outputs: { ...clusterOutputs, registry: registry.loginServer },
+    };
+}
+
+/** cluster.mode=kubeconfig: an existing cluster; no Azure resource, images pushed to images.registry. */
+function existingCluster(settings: Settings): ClusterTarget {
+    return { pushTo: { registry: settings.images.registry }, imagePullReady: [], outputs: {} };
+}
+
+/** The image of every Deployment: prebuilt from images.registry, or built and pushed by this stack. */
+async function workloadImages(settings: Settings, pushTo: ClusterTarget["pushTo"]): Promise<Record<string, pulumi.Input<string>>> {
+    const prebuilt: Record<string, pulumi.Input<string>> = Object.fromEntries(
+        ALL_WORKLOADS.map((ref) => [workloadName(ref), imageOf(settings.images, ref)]),
+    );
+    if (!settings.images.build) return prebuilt;
+    const { Provider: DockerBuildProvider } = await import("@pulumi/docker-build");
+    const { VotingImages } = await import("./components/votingImages");
+    const built = new VotingImages("voting", { ...pushTo, tags: settings.images.tags }, { provider: new DockerBuildProvider("docker-build") });
+    return { ...prebuilt, ...built.refs };
+}
 
 export = async () => {
     const config = new pulumi.Config();
@@ -26,49 +84,11 @@ export = async () => {
     const mysqlPassword = config.getSecret("mysqlPassword");
     const mysqlRootPassword = config.getSecret("mysqlRootPassword");
 
-    let kubeconfig: pulumi.Output<string> | undefined;
-    let clusterOutputs: Record<string, pulumi.Output<string>> = {};
-    // Prebuilt images by default; replaced by the images this stack builds when images.build.
-    const images: Record<string, pulumi.Input<string>> = Object.fromEntries(
-        ALL_WORKLOADS.map((ref) => [workloadName(ref), imageOf(settings.images, ref)]),
-    );
-    let imagePullReady: pulumi.Resource[] = [];
-    let pushTo: { registry: pulumi.Input<string>; credentials?: { username: pulumi.Input<string>; password: pulumi.Input<string> } } = {
-        registry: settings.images.registry,
-    };
-    if (settings.cluster.mode === "aks") {
-        // Loaded only in aks mode: kubeconfig-mode stacks never load the Azure SDK.
-        const { Provider } = await import("@pulumi/azure-native/provider");
-        const { AksCluster } = await import("./components/aksCluster");
-        const azure = new Provider("azure", { location: settings.cluster.location });
-        const cluster = new AksCluster("voting", settings.cluster, { provider: azure });
-        kubeconfig = cluster.kubeconfig;
-        clusterOutputs = {
-            resourceGroupName: cluster.resourceGroupName,
-            clusterName: cluster.clusterName,
-            kubeconfig: cluster.kubeconfig,
-        };
-        if (settings.images.build) {
-            const { ContainerRegistry } = await import("./components/containerRegistry");
-            const registry = new ContainerRegistry("voting", {
-                resourceGroupName: cluster.resourceGroupName,
-                location: cluster.location,
-                kubeletObjectId: cluster.kubeletObjectId,
-            }, { provider: azure });
-            pushTo = { registry: registry.loginServer, credentials: { username: registry.pushUsername, password: registry.pushPassword } };
-            imagePullReady = [registry.pullAccess];
-            clusterOutputs.registry = registry.loginServer;
-        }
-    }
-    if (settings.images.build) {
-        const { Provider: DockerBuildProvider } = await import("@pulumi/docker-build");
-        const { VotingImages } = await import("./components/votingImages");
-        const built = new VotingImages("voting", { ...pushTo, tags: settings.images.tags }, { provider: new DockerBuildProvider("docker-build") });
-        Object.assign(images, built.refs);
-    }
+    const cluster = settings.cluster.mode === "aks" ? await aksCluster(settings) : existingCluster(settings);
+    const images = await workloadImages(settings, cluster.pushTo);
 
     const k8sProvider = new k8s.Provider("k8s", {
-        kubeconfig: kubeconfig ?? settings.cluster.kubeconfigPath,
+        kubeconfig: cluster.kubeconfig ?? settings.cluster.kubeconfigPath,
         context: settings.cluster.mode === "kubeconfig" ? settings.cluster.context : undefined,
     });
     // Only needed to generate passwords that secret config does not give.
@@ -83,7 +103,7 @@ export = async () => {
         plan,
         appReplicas: settings.appReplicas,
         images,
-        imagePullReady,
+        imagePullReady: cluster.imagePullReady,
         gatewaySelector: istio.gatewaySelector,
         meshReady: istio.readyForMeshObjects,
         istioRevision: settings.istio.revision,
@@ -102,6 +122,6 @@ export = async () => {
         istioVersion: istio.version,
         images,
         namespace: app.namespace,
-        ...clusterOutputs,
+        ...cluster.outputs,
     };
 };
