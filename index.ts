@@ -29,7 +29,7 @@ async function aksCluster(settings: Settings): Promise<ClusterTarget> {
     const { Provider } = await import("@pulumi/azure-native/provider");
     const { AksCluster } = await import("./components/aksCluster");
     const azure = new Provider("azure", { location: settings.cluster.location });
-    const cluster = new AksCluster("voting", settings.cluster, { provider: azure });
+    const cluster = new AksCluster("voting", settings.cluster, { providers: [azure] });
     const clusterOutputs = {
         resourceGroupName: cluster.resourceGroupName,
         clusterName: cluster.clusterName,
@@ -43,7 +43,7 @@ async function aksCluster(settings: Settings): Promise<ClusterTarget> {
         resourceGroupName: cluster.resourceGroupName,
         location: cluster.location,
         kubeletObjectId: cluster.kubeletObjectId,
-    }, { provider: azure });
+    }, { providers: [azure] });
     return {
         kubeconfig: cluster.kubeconfig,
         pushTo: { registry: registry.loginServer, credentials: { username: registry.pushUsername, password: registry.pushPassword } },
@@ -65,7 +65,7 @@ async function workloadImages(settings: Settings, pushTo: ClusterTarget["pushTo"
     if (!settings.images.build) return prebuilt;
     const { Provider: DockerBuildProvider } = await import("@pulumi/docker-build");
     const { VotingImages } = await import("./components/votingImages");
-    const built = new VotingImages("voting", { ...pushTo, tags: settings.images.tags }, { provider: new DockerBuildProvider("docker-build") });
+    const built = new VotingImages("voting", { ...pushTo, tags: settings.images.tags }, { providers: [new DockerBuildProvider("docker-build")] });
     return { ...prebuilt, ...built.refs };
 }
 
@@ -97,7 +97,7 @@ export = async () => {
     const istio = new IstioMesh("istio", {
         ...settings.istio,
         gatewayServiceAnnotations: settings.cluster.mode === "aks" ? azureHealthProbeAnnotations(GATEWAY_SERVICE_PORTS) : {},
-    }, { provider: k8sProvider });
+    }, { providers: [k8sProvider] });
 
     const app = new VotingApp("voting-app", {
         plan,
@@ -110,7 +110,7 @@ export = async () => {
         protectVotes: settings.data.protect,
         mysqlPassword,
         mysqlRootPassword,
-    }, { provider: k8sProvider, randomProvider });
+    }, { providers: randomProvider ? [k8sProvider, randomProvider] : [k8sProvider] });
 
     return {
         stage: plan.stage.name,

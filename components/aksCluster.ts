@@ -1,4 +1,3 @@
-import type * as azureProvider from "@pulumi/azure-native/provider";
 import * as containerservice from "@pulumi/azure-native/containerservice";
 import * as resources from "@pulumi/azure-native/resources";
 import * as pulumi from "@pulumi/pulumi";
@@ -9,11 +8,6 @@ export interface AksClusterArgs {
     nodeVmSize: string;
     /** Empty: AKS's default version. */
     kubernetesVersion?: string;
-}
-
-export interface AksClusterOptions {
-    provider: azureProvider.Provider;
-    parent?: pulumi.Resource;
 }
 
 /**
@@ -28,9 +22,14 @@ export class AksCluster extends pulumi.ComponentResource {
     /** Object ID of the kubelet's managed identity (what pulls images). */
     public readonly kubeletObjectId: pulumi.Output<string>;
 
-    constructor(name: string, args: AksClusterArgs, opts: AksClusterOptions) {
-        super("voting:azure:AksCluster", name, {}, { parent: opts.parent, providers: { "azure-native": opts.provider } });
-        const childOpts = { parent: this, provider: opts.provider };
+    /**
+     * @param name logical name; children are named after it
+     * @param args the cluster settings (location, pool, Kubernetes version)
+     * @param opts standard component options: give the Azure provider through `providers`
+     */
+    constructor(name: string, args: AksClusterArgs, opts?: pulumi.ComponentResourceOptions) {
+        super("voting:azure:AksCluster", name, {}, opts);
+        const childOpts = { parent: this };
 
         const resourceGroup = new resources.ResourceGroup(`${name}-rg`, { location: args.location }, childOpts);
         const cluster = new containerservice.ManagedCluster(`${name}-aks`, {
@@ -52,7 +51,7 @@ export class AksCluster extends pulumi.ComponentResource {
 
         const credentials = containerservice.listManagedClusterUserCredentialsOutput(
             { resourceGroupName: resourceGroup.name, resourceName: cluster.name },
-            { parent: this, provider: opts.provider },
+            { parent: this },
         );
         this.kubeconfig = pulumi.secret(
             credentials.kubeconfigs.apply((configs) => Buffer.from(configs[0].value, "base64").toString("utf8")),

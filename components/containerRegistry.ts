@@ -1,4 +1,3 @@
-import type * as azureProvider from "@pulumi/azure-native/provider";
 import * as authorization from "@pulumi/azure-native/authorization";
 import * as containerregistry from "@pulumi/azure-native/containerregistry";
 import * as pulumi from "@pulumi/pulumi";
@@ -13,11 +12,6 @@ export interface ContainerRegistryArgs {
     kubeletObjectId: pulumi.Input<string>;
 }
 
-export interface ContainerRegistryOptions {
-    provider: azureProvider.Provider;
-    parent?: pulumi.Resource;
-}
-
 /**
  * An Azure Container Registry for the app's images. The cluster's kubelet identity pulls with
  * AcrPull; pushes use the registry's admin credentials (secrets), which only `pulumi up` needs.
@@ -29,9 +23,14 @@ export class ContainerRegistry extends pulumi.ComponentResource {
     /** Deployments that pull from the registry wait for this. */
     public readonly pullAccess: authorization.RoleAssignment;
 
-    constructor(name: string, args: ContainerRegistryArgs, opts: ContainerRegistryOptions) {
-        super("voting:azure:ContainerRegistry", name, {}, { parent: opts.parent, providers: { "azure-native": opts.provider } });
-        const childOpts = { parent: this, provider: opts.provider };
+    /**
+     * @param name logical name; children are named after it
+     * @param args resource group, location, and the kubelet identity that gets AcrPull
+     * @param opts standard component options: give the Azure provider through `providers`
+     */
+    constructor(name: string, args: ContainerRegistryArgs, opts?: pulumi.ComponentResourceOptions) {
+        super("voting:azure:ContainerRegistry", name, {}, opts);
+        const childOpts = { parent: this };
         const registry = new containerregistry.Registry(`${name}acr`, {
             resourceGroupName: args.resourceGroupName,
             location: args.location,
@@ -40,9 +39,9 @@ export class ContainerRegistry extends pulumi.ComponentResource {
         }, childOpts);
         const credentials = containerregistry.listRegistryCredentialsOutput(
             { resourceGroupName: args.resourceGroupName, registryName: registry.name },
-            { parent: this, provider: opts.provider },
+            { parent: this },
         );
-        const client = authorization.getClientConfigOutput({ parent: this, provider: opts.provider });
+        const client = authorization.getClientConfigOutput({ parent: this });
         this.pullAccess = new authorization.RoleAssignment(`${name}-kubelet-acrpull`, {
             principalId: args.kubeletObjectId,
             principalType: authorization.PrincipalType.ServicePrincipal,

@@ -34,11 +34,6 @@ function isValuesObject(value: unknown): value is HelmValues {
     return typeof value === "object" && value !== null && !Array.isArray(value);
 }
 
-export interface IstioMeshOptions {
-    provider: k8s.Provider;
-    parent?: pulumi.Resource;
-}
-
 /**
  * The labels Istio's `gateway` chart puts on the gateway pods, hence what a Gateway must select.
  * Mirrors the chart's `gateway.selectorLabels` helper: `app` is the gateway's name, `istio` the
@@ -79,9 +74,14 @@ export class IstioMesh extends pulumi.ComponentResource {
     /** Resources that must be ready before any Istio object or sidecar-injected pod. */
     public readonly readyForMeshObjects: pulumi.Resource[];
 
-    constructor(name: string, args: IstioMeshArgs, opts: IstioMeshOptions) {
-        super("voting:istio:IstioMesh", name, {}, { parent: opts.parent, providers: { kubernetes: opts.provider } });
-        const childOpts = { parent: this, provider: opts.provider };
+    /**
+     * @param name logical name; children are named after it
+     * @param args what to install (or find already installed) and how the gateway is exposed
+     * @param opts standard component options: give the Kubernetes provider through `providers`
+     */
+    constructor(name: string, args: IstioMeshArgs, opts?: pulumi.ComponentResourceOptions) {
+        super("voting:istio:IstioMesh", name, {}, opts);
+        const childOpts = { parent: this };
         const chart = (chartName: IstioChart, programValues: HelmValues) => ({
             chart: chartName,
             version: args.version,

@@ -58,13 +58,6 @@ export interface VotingAppArgs {
     mysqlRootPassword?: pulumi.Output<string>;
 }
 
-export interface VotingAppOptions {
-    provider: k8s.Provider;
-    /** Generates the passwords that args do not give. */
-    randomProvider?: random.Provider;
-    parent?: pulumi.Resource;
-}
-
 /**
  * The voting app at one stage of the rollout: namespace, workloads per version, Services,
  * MySQL Secret/PVC/init script, Gateway, and (from lockdown on) DestinationRule fragments,
@@ -76,10 +69,16 @@ export class VotingApp extends pulumi.ComponentResource {
     public readonly destinationRules: pulumi.Output<string[]>;
     public readonly virtualServices: pulumi.Output<string[]>;
 
-    constructor(name: string, args: VotingAppArgs, opts: VotingAppOptions) {
-        super("voting:app:VotingApp", name, {}, { parent: opts.parent, providers: { kubernetes: opts.provider } });
+    /**
+     * @param name logical name; children are named after it
+     * @param args the stage plan, images, the mesh it joins and the votes' settings
+     * @param opts standard component options: give the Kubernetes provider, and the random
+     *   provider when a password is to be generated, through `providers`
+     */
+    constructor(name: string, args: VotingAppArgs, opts?: pulumi.ComponentResourceOptions) {
+        super("voting:app:VotingApp", name, {}, opts);
         const { plan } = args;
-        const k8sOpts = { parent: this, provider: opts.provider };
+        const k8sOpts = { parent: this };
 
         const namespace = new k8s.core.v1.Namespace("voting", {
             metadata: { name: APP_NAMESPACE, labels: injectionLabels(args.istioRevision) },
@@ -91,8 +90,7 @@ export class VotingApp extends pulumi.ComponentResource {
         // and a later canary still opens with the same password.
         const password = (key: string, given?: pulumi.Output<string>) => {
             if (given) return given;
-            if (!opts.randomProvider) throw new Error(`VotingApp: no ${key} given and no random provider to generate it`);
-            return new random.RandomPassword(key, { length: 24, special: false }, { parent: this, provider: opts.randomProvider }).result;
+            return new random.RandomPassword(key, { length: 24, special: false }, { parent: this }).result;
         };
         const mysqlPassword = password("mysql-password", args.mysqlPassword);
         const mysqlRootPassword = password("mysql-root-password", args.mysqlRootPassword);

@@ -15,11 +15,6 @@ export interface VotingImagesArgs {
     credentials?: { username: pulumi.Input<string>; password: pulumi.Input<string> };
 }
 
-export interface VotingImagesOptions {
-    provider: dockerBuild.Provider;
-    parent?: pulumi.Resource;
-}
-
 /** The Dockerfile's build arguments for a workload: COMPONENT=app|analytics, VERSION. */
 export function buildArgsOf(ref: WorkloadRef): Record<string, string> {
     return { COMPONENT: ref.component === "voting-app" ? "app" : "analytics", VERSION: ref.version };
@@ -32,8 +27,13 @@ export function buildArgsOf(ref: WorkloadRef): Record<string, string> {
 export class VotingImages extends pulumi.ComponentResource {
     public readonly refs: Record<string, pulumi.Output<string>> = {};
 
-    constructor(name: string, args: VotingImagesArgs, opts: VotingImagesOptions) {
-        super("voting:images:VotingImages", name, {}, { parent: opts.parent, providers: { "docker-build": opts.provider } });
+    /**
+     * @param name logical name; children are named after it
+     * @param args where to push, the tags, and push credentials
+     * @param opts standard component options: give the docker-build provider through `providers`
+     */
+    constructor(name: string, args: VotingImagesArgs, opts?: pulumi.ComponentResourceOptions) {
+        super("voting:images:VotingImages", name, {}, opts);
         for (const ref of BUILT_WORKLOADS) {
             const deployment = workloadName(ref);
             const image = new dockerBuild.Image(deployment, {
@@ -49,7 +49,7 @@ export class VotingImages extends pulumi.ComponentResource {
                 registries: args.credentials
                     ? [{ address: args.registry, username: args.credentials.username, password: args.credentials.password }]
                     : [],
-            }, { parent: this, provider: opts.provider });
+            }, { parent: this });
             this.refs[deployment] = image.ref;
         }
         this.registerOutputs({ refs: this.refs });

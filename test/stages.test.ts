@@ -423,3 +423,17 @@ describe("stack outputs", () => {
         assert.equal(update.outputs.canaryWeight, 0, "the weight only applies to the canary stage");
     });
 });
+
+describe("components take standard options: providers reach every child through `providers`", () => {
+    for (const mode of ["aks", "kubeconfig"]) {
+        it(`${mode} mode: every resource uses one of the program's explicit providers, none a default provider`, async () => {
+            const r = await runStage("canary", { "cluster.mode": mode });
+            const explicit = new Set(r.resources.filter((x) => x.type.startsWith("pulumi:providers:")).map((x) => x.urn));
+            for (const x of r.resources.filter((x) => x.custom && !x.type.startsWith("pulumi:providers:"))) {
+                const urn = x.provider.replace(/::[^:]*$/, "");
+                assert.ok(explicit.has(urn), `${x.type} ${x.name} uses ${x.provider || "a default provider"}`);
+                assert.doesNotMatch(x.provider, /::default(_[0-9_]+)?::/, `${x.type} ${x.name} uses a default provider`);
+            }
+        });
+    }
+});
