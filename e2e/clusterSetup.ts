@@ -6,6 +6,7 @@
 import * as fs from "fs";
 import * as path from "path";
 import * as YAML from "yaml";
+import { CHART_GATEWAY_SERVICE_PORTS } from "../test/support/runs";
 import { KubeClient, KubeObject } from "./kube";
 
 const ROOT = path.resolve(__dirname, "..");
@@ -69,11 +70,7 @@ export async function installGatewayStandIn(kube: KubeClient, name: string, name
         spec: {
             type: "ClusterIP",
             selector: { app: name, istio: name.replace(/^istio-/, "") },
-            ports: [
-                { name: "status-port", port: 15021, targetPort: 15021, protocol: "TCP" },
-                { name: "http2", port: 80, targetPort: 80, protocol: "TCP" },
-                { name: "https", port: 443, targetPort: 443, protocol: "TCP" },
-            ],
+            ports: CHART_GATEWAY_SERVICE_PORTS,
         },
     });
 }

@@ -131,13 +131,19 @@ export class LoopbackIstiod {
 
     /** A counter from istiod's Prometheus endpoint, summed over its label sets (0 when absent). */
     async counter(name: string): Promise<number> {
+        return (await this.counters([name]))[name];
+    }
+
+    /** Several counters from one read of istiod's Prometheus endpoint, each summed over its label sets. */
+    async counters<N extends string>(names: N[]): Promise<Record<N, number>> {
         const text = await httpText(`http://127.0.0.1:${ISTIOD_PORTS.monitoring}/metrics`);
-        let total = 0;
+        const totals = Object.fromEntries(names.map((n) => [n, 0])) as Record<N, number>;
+        const sample = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{[^}]*\})? ([0-9.e+-]+)$/;
         for (const line of text.split("\n")) {
-            const m = new RegExp(`^${name}(\\{[^}]*\\})? ([0-9.e+-]+)$`).exec(line);
-            if (m) total += Number(m[2]);
+            const m = sample.exec(line);
+            if (m && m[1] in totals) totals[m[1] as N] += Number(m[3]);
         }
-        return total;
+        return totals;
     }
 
     tail(lines = 30): string {

@@ -301,11 +301,12 @@ describe(`end to end (${target}): the real engine, the real program, a real API 
                 assert.equal(strict?.spec?.mtls?.mode, ["lockdown", "canary", "finalize"].includes(stage) ? "STRICT" : undefined);
 
                 if (istiod) {
-                    await checkSidecarsInjected(stage);
+                    const appPods = await checkSidecarsInjected(stage);
                     await checkIstioValidatesStoredObjects(stage);
                     const messages = await analyzeLive(kubeconfig, "voting");
                     assert.deepEqual(atLeastWarning(messages), [], `istioctl analyze -n voting after the up to ${stage}:\n${showMessages(messages)}`);
-                    timings.push(`  istio after ${step}: ${(await kube.list("Pod", "voting")).length} app pods injected, istiod counted ${await istiod.counter("galley_validation_passed")} validations and ${await istiod.counter("sidecar_injection_success_total")} injections so far; istioctl analyze: ${messages.length ? messages.map((m) => `${m.level} ${m.code}`).join(", ") : "no message"}`);
+                    const counted = await istiod.counters(["galley_validation_passed", "sidecar_injection_success_total"]);
+                    timings.push(`  istio after ${step}: ${appPods} app pods injected, istiod counted ${counted.galley_validation_passed} validations and ${counted.sidecar_injection_success_total} injections so far; istioctl analyze: ${messages.length ? messages.map((m) => `${m.level} ${m.code}`).join(", ") : "no message"}`);
                 }
 
                 if (!renderChecked.has(stage)) {
@@ -434,12 +435,14 @@ describe(`end to end (${target}): the real engine, the real program, a real API 
          * istiod injected every pod: the app's (namespace label istio-injection=enabled) and the
          * gateway's (the chart's `gateway` template), each with its istio-proxy container.
          */
-        async function checkSidecarsInjected(stage: string) {
+        /** Returns how many of the app's pods it checked. */
+        async function checkSidecarsInjected(stage: string): Promise<number> {
             const pods = [...(await kube.list("Pod", "voting")), ...(await kube.list("Pod", gatewayNamespace))].filter((p) => !p.metadata.deletionTimestamp);
             assert.ok(pods.length > 0, `${stage}: no pods`);
             const proxyOf = (p: KubeObject) => [...(p.spec.containers ?? []), ...(p.spec.initContainers ?? [])].find((c: any) => c.name === "istio-proxy");
             const missing = pods.filter((p) => !proxyOf(p) || !(p.metadata.annotations as Record<string, string> | undefined)?.["sidecar.istio.io/status"]);
             assert.deepEqual(missing.map((p) => `${p.metadata.namespace}/${p.metadata.name}`), [], `${stage}: pods without an injected istio-proxy`);
+            return pods.filter((p) => p.metadata.namespace === "voting").length;
         }
 
         /**

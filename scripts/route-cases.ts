@@ -24,7 +24,7 @@ import * as path from "path";
 import { KubernetesObject, ProgramRun, appObjects } from "../mock/runProgram";
 import { STAGE_NAMES, StageName } from "../stages/model";
 import { runStage } from "../test/support/runs";
-import { intermediateStates } from "../test/support/transitions";
+import { intermediateStates, ROUTING_KINDS } from "../test/support/transitions";
 import {
     COOKIES,
     RouteCase,
@@ -38,8 +38,6 @@ import {
     storageClientsOf,
 } from "../test/support/routeCases";
 
-/** The steps that can change routing (test/transitions.test.ts replays transitions with the same filter). */
-const ROUTING_KINDS = /^(Deployment|Service|DestinationRule|VirtualService|Gateway|PeerAuthentication)\//;
 const WEIGHTS = [0, 30, 100];
 
 function stageCase(name: string, description: string, run: ProgramRun, stage: StageName, weight: number, objects = appObjects(run), options: StateOptions = {}): RouteCase {

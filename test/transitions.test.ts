@@ -9,9 +9,8 @@ import { followUserRequest, describe as show } from "./support/mesh";
 import { expectStorageClientsServed } from "./support/checks";
 import { FORWARD } from "./support/expected";
 import { clusterOfObjects, runStage } from "./support/runs";
-import { diff, intermediateStates, Step } from "./support/transitions";
+import { diff, intermediateStates, ROUTING_KINDS, Step } from "./support/transitions";
 
-const ROUTING_KINDS = /^(Deployment|Service|DestinationRule|VirtualService|Gateway|PeerAuthentication)\//;
 const COOKIES = [undefined, "featureflag=on", "session=1; featureflag=on", "featureflag=off"];
 
 function summary(steps: Step[]) {

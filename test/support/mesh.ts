@@ -183,7 +183,7 @@ function route(cluster: Cluster, req: Request, share: number, fromGateway: boole
 }
 
 /** Where a client pod opens its store, from its REDIS_* or MYSQL_* settings (the app contract). */
-function storageSettingsOf(pod: Pod): { host?: string; port: number; engine: "redis" | "mysql" } {
+export function storageSettingsOf(pod: Pick<Pod, "env">): { host?: string; port: number; engine: "redis" | "mysql" } {
     return pod.env.REDIS_HOST
         ? { host: pod.env.REDIS_HOST, port: Number(pod.env.REDIS_PORT), engine: "redis" }
         : { host: pod.env.MYSQL_HOST, port: Number(pod.env.MYSQL_PORT), engine: "mysql" };

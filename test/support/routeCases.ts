@@ -22,7 +22,8 @@ import {
     subsetName,
 } from "../../stages/model";
 import { Chain, FLAG, NO_FLAG, ROUTES } from "./expected";
-import { chartGatewayPodLabels } from "./runs";
+import { storageSettingsOf } from "./mesh";
+import { CHART_GATEWAY_SERVICE_PORTS, chartGatewayPodLabels } from "./runs";
 
 /** Kinds that go to Istio's Kubernetes registry (the fake API server) and to its config store. */
 const KUBE_KINDS = new Set(["Namespace", "Service"]);
@@ -298,11 +299,7 @@ export function buildState(objects: KubernetesObject[], gateway: GatewayRelease,
             type: "LoadBalancer",
             clusterIP: addresses.of("service", `${gateway.namespace}/${gateway.name}`),
             selector: gatewaySelector,
-            ports: [
-                { name: "status-port", port: 15021, targetPort: 15021, protocol: "TCP" },
-                { name: "http2", port: 80, targetPort: 80, protocol: "TCP" },
-                { name: "https", port: 443, targetPort: 443, protocol: "TCP" },
-            ],
+            ports: CHART_GATEWAY_SERVICE_PORTS,
         },
     };
     const gatewayPod: PodObject = {
@@ -331,6 +328,7 @@ export function buildState(objects: KubernetesObject[], gateway: GatewayRelease,
     const workloads: Workload[] = deployments.map((d) => {
         const pod = podByDeployment.get(d.metadata.name)!;
         const env = envOf(d);
+        const storage = storageSettingsOf({ env });
         const template = d.spec.template.metadata.labels as Record<string, string>;
         return {
             deployment: d.metadata.name,
@@ -340,11 +338,7 @@ export function buildState(objects: KubernetesObject[], gateway: GatewayRelease,
             podIP: pod.status.podIP,
             labels: pod.metadata.labels ?? {},
             ...(env.ANALYTICS_HOST ? { analytics: { host: env.ANALYTICS_HOST, port: Number(env.ANALYTICS_PORT) } } : {}),
-            ...(env.REDIS_HOST
-                ? { storage: { host: env.REDIS_HOST, port: Number(env.REDIS_PORT), engine: "redis" } }
-                : env.MYSQL_HOST
-                  ? { storage: { host: env.MYSQL_HOST, port: Number(env.MYSQL_PORT), engine: "mysql" } }
-                  : {}),
+            ...(storage.host ? { storage: { host: storage.host, port: storage.port, engine: storage.engine } } : {}),
         };
     });
 

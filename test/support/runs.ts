@@ -29,6 +29,13 @@ export function chartGatewayPodLabels(name: string): Record<string, string> {
     return { app: name, istio: name.startsWith("istio-") ? name.slice("istio-".length) : name, "sidecar.istio.io/inject": "true" };
 }
 
+/** The ports of the Service Istio's gateway chart makes (status, HTTP, HTTPS), written out from its values. */
+export const CHART_GATEWAY_SERVICE_PORTS = [
+    { name: "status-port", port: 15021, targetPort: 15021, protocol: "TCP" },
+    { name: "http2", port: 80, targetPort: 80, protocol: "TCP" },
+    { name: "https", port: 443, targetPort: 443, protocol: "TCP" },
+];
+
 /** Objects of the app namespace (registered, mid-transition or read back from a cluster), as the routing model takes them. */
 export function clusterOfObjects(objects: KubernetesObject[], gatewayName = "istio-ingressgateway"): Cluster {
     return { objects, namespace: "voting", gatewayPodLabels: chartGatewayPodLabels(gatewayName) };

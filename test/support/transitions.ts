@@ -79,6 +79,9 @@ function downSets(items: string[], requires: (x: string) => string[]): Set<strin
     return result;
 }
 
+/** The steps that can change routing: the `relevant` filter for `intermediateStates` when routing is what is checked. */
+export const ROUTING_KINDS = /^(Deployment|Service|DestinationRule|VirtualService|Gateway|PeerAuthentication)\//;
+
 export interface IntermediateState {
     description: string;
     objects: KubernetesObject[];

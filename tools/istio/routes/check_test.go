@@ -317,47 +317,43 @@ func (ck *checker) tcpCall(v *proxyView, what string, call simulation.Call) call
 	return ck.toPods(v, fmt.Sprintf("%s (listener %s)", what, res.ListenerMatched), clusters)
 }
 
-// analyticsCall: the app pod's HTTP request to ANALYTICS_HOST:ANALYTICS_PORT from its sidecar.
-func (ck *checker) analyticsCall(w *workload) callResult {
-	key := "analytics/" + w.Deployment
+// callFrom follows one call a pod's sidecar makes to a Service of namespace voting, once per pod
+// and kind of call (the result is remembered): `call` gets the Service's clusterIP.
+func (ck *checker) callFrom(w *workload, kind, host, what string, call func(ip string) callResult) callResult {
+	key := kind + "/" + w.Deployment
 	if r, ok := ck.memo[key]; ok {
 		return r
 	}
-	a := w.Analytics
-	what := fmt.Sprintf("%s -> %s:%d (HTTP GET /analytics)", w.Deployment, a.Host, a.Port)
-	ip, ok := ck.clusterIP(a.Host, "voting")
 	var r callResult
-	if !ok {
-		ck.report(catNoMatch, "%s: no Service %s", what, a.Host)
-		r = callResult{failed: 1}
+	if ip, ok := ck.clusterIP(host, "voting"); ok {
+		r = call(ip)
 	} else {
-		r = ck.httpCall(ck.view(w), what, simulation.Call{
-			Address: ip, Port: a.Port, Path: "/analytics", HostHeader: fmt.Sprintf("%s:%d", a.Host, a.Port),
-			CallMode: simulation.CallModeOutbound,
-		})
+		ck.report(catNoMatch, "%s: no Service %s", what, host)
+		r = callResult{failed: 1}
 	}
 	ck.memo[key] = r
 	return r
 }
 
+// analyticsCall: the app pod's HTTP request to ANALYTICS_HOST:ANALYTICS_PORT from its sidecar.
+func (ck *checker) analyticsCall(w *workload) callResult {
+	a := w.Analytics
+	what := fmt.Sprintf("%s -> %s:%d (HTTP GET /analytics)", w.Deployment, a.Host, a.Port)
+	return ck.callFrom(w, "analytics", a.Host, what, func(ip string) callResult {
+		return ck.httpCall(ck.view(w), what, simulation.Call{
+			Address: ip, Port: a.Port, Path: "/analytics", HostHeader: fmt.Sprintf("%s:%d", a.Host, a.Port),
+			CallMode: simulation.CallModeOutbound,
+		})
+	})
+}
+
 // storageCall: the pod's TCP connection to its store (REDIS_* or MYSQL_* settings) from its sidecar.
 func (ck *checker) storageCall(w *workload) callResult {
-	key := "storage/" + w.Deployment
-	if r, ok := ck.memo[key]; ok {
-		return r
-	}
 	st := w.Storage
 	what := fmt.Sprintf("%s -> %s:%d (%s)", w.Deployment, st.Host, st.Port, st.Engine)
-	ip, ok := ck.clusterIP(st.Host, "voting")
-	var r callResult
-	if !ok {
-		ck.report(catNoMatch, "%s: no Service %s", what, st.Host)
-		r = callResult{failed: 1}
-	} else {
-		r = ck.tcpCall(ck.view(w), what, simulation.Call{Address: ip, Port: st.Port, CallMode: simulation.CallModeOutbound})
-	}
-	ck.memo[key] = r
-	return r
+	return ck.callFrom(w, "storage", st.Host, what, func(ip string) callResult {
+		return ck.tcpCall(ck.view(w), what, simulation.Call{Address: ip, Port: st.Port, CallMode: simulation.CallModeOutbound})
+	})
 }
 
 // userChains follows users' requests with one Cookie header (nil: none) from the ingress gateway
