@@ -6,10 +6,12 @@
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import * as random from "@pulumi/random";
-import { IstioMesh, azureHealthProbeAnnotations, GATEWAY_SERVICE_PORTS } from "./components/istioMesh";
-import { VotingApp, servingVersions } from "./components/votingApp";
-import { ALL_WORKLOADS, planStage } from "./stages/model";
-import { imageOf, parseSettings, Settings, workloadName } from "./stages/settings";
+import { IstioMesh } from "./components/istioMesh";
+import { VotingApp } from "./components/votingApp";
+import { azureHealthProbeAnnotations } from "./stages/istioCharts";
+import { ALL_WORKLOADS, planStage, servingVersions } from "./stages/model";
+import { imageOf, workloadName } from "./stages/names";
+import { parseSettings, Settings } from "./stages/settings";
 
 /** Where the app runs and where its images come from, whichever the cluster mode. */
 interface ClusterTarget {
@@ -96,7 +98,7 @@ export = async () => {
 
     const istio = new IstioMesh("istio", {
         ...settings.istio,
-        gatewayServiceAnnotations: settings.cluster.mode === "aks" ? azureHealthProbeAnnotations(GATEWAY_SERVICE_PORTS) : {},
+        gatewayServiceAnnotations: settings.cluster.mode === "aks" ? azureHealthProbeAnnotations() : {},
     }, { providers: [k8sProvider] });
 
     const app = new VotingApp("voting-app", {

@@ -3,7 +3,7 @@ import * as containerregistry from "@pulumi/azure-native/containerregistry";
 import * as pulumi from "@pulumi/pulumi";
 
 /** Azure's built-in AcrPull role. */
-export const ACR_PULL_ROLE_ID = "7f951dda-4ed3-4680-a7ca-43fe172d538d";
+const ACR_PULL_ROLE_ID = "7f951dda-4ed3-4680-a7ca-43fe172d538d";
 
 export interface ContainerRegistryArgs {
     resourceGroupName: pulumi.Input<string>;

@@ -1,6 +1,6 @@
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
-import { HelmValues, IstioChart } from "../stages/settings";
+import { gatewaySelectorLabels, HelmValues, IstioChart, mergeHelmValues } from "../stages/istioCharts";
 
 export interface IstioMeshArgs {
     /** Install Istio from its Helm charts (false: the cluster already runs Istio and the gateway). */
@@ -16,52 +16,6 @@ export interface IstioMeshArgs {
     /** The stack's extra Helm values per chart (istio.values), merged over the program's own. */
     values: Record<IstioChart, HelmValues>;
 }
-
-/**
- * Helm's own rule for values given on top of others (`-f extra.yaml`): objects merge key by key,
- * anything else (scalars, arrays) is replaced by the value on top.
- */
-export function mergeHelmValues(base: HelmValues, top: HelmValues): HelmValues {
-    const merged: HelmValues = { ...base };
-    for (const [key, value] of Object.entries(top)) {
-        const under = merged[key];
-        merged[key] = isValuesObject(under) && isValuesObject(value) ? mergeHelmValues(under, value) : value;
-    }
-    return merged;
-}
-
-function isValuesObject(value: unknown): value is HelmValues {
-    return typeof value === "object" && value !== null && !Array.isArray(value);
-}
-
-/**
- * The labels Istio's `gateway` chart puts on the gateway pods, hence what a Gateway must select.
- * Mirrors the chart's `gateway.selectorLabels` helper: `app` is the gateway's name, `istio` the
- * name without its "istio-" prefix, each overridable through the chart's `labels` value.
- */
-export function gatewaySelectorLabels(gatewayName: string, labels: Record<string, string> = {}): Record<string, string> {
-    return { istio: labels.istio || gatewayName.replace(/^istio-/, "") };
-}
-
-/**
- * Azure's load balancer probes each port of a LoadBalancer Service; the gateway answers 404 on
- * "/" of port 80 until a route matches, so the probe must go to the gateway's readiness endpoint
- * (status port 15021, /healthz/ready) or the external IP never answers.
- */
-export function azureHealthProbeAnnotations(servicePorts: number[]): Record<string, string> {
-    const annotations: Record<string, string> = {
-        "service.beta.kubernetes.io/azure-load-balancer-health-probe-request-path": "/healthz/ready",
-    };
-    for (const port of servicePorts) {
-        annotations[`service.beta.kubernetes.io/port_${port}_health-probe_protocol`] = "http";
-        annotations[`service.beta.kubernetes.io/port_${port}_health-probe_port`] = "15021";
-        annotations[`service.beta.kubernetes.io/port_${port}_health-probe_request-path`] = "/healthz/ready";
-    }
-    return annotations;
-}
-
-/** The ports the gateway chart's Service exposes by default (status, HTTP, HTTPS). */
-export const GATEWAY_SERVICE_PORTS = [15021, 80, 443];
 
 /**
  * Istio from Helm: `base` (CRDs) -> `istiod` -> `gateway`, each waiting for the one before.

@@ -4,39 +4,21 @@ import * as k8s from "@pulumi/kubernetes";
 import * as kx from "@pulumi/kubernetesx";
 import * as pulumi from "@pulumi/pulumi";
 import * as random from "@pulumi/random";
+import { CONTAINER_REQUESTS } from "../stages/capacity";
+import { injectionLabels } from "../stages/istioCharts";
 import {
-    Component,
-    STORAGE_ENGINES,
-    STORAGE_VERSIONS,
-    StagePlan,
-    Version,
-    WorkloadRef,
-} from "../stages/model";
-import { workloadName } from "../stages/settings";
-import {
-    APP_PORT,
-    GATEWAY_NAME,
     destinationRuleFragments,
     gatewaySpec,
     ingressVirtualService,
     peerAuthenticationSpec,
     serviceVirtualServices,
-    storageFor,
     VirtualServiceManifest,
-} from "./meshManifests";
+} from "../stages/meshManifests";
+import { Component, STORAGE_ENGINES, STORAGE_VERSIONS, StagePlan, storageFor, Version, WorkloadRef } from "../stages/model";
+import { APP_GATEWAY_NAME, APP_NAMESPACE, APP_PORT, MYSQL_DATABASE, MYSQL_USER, workloadName } from "../stages/names";
 
-export const APP_NAMESPACE = "voting";
-export const MYSQL_DATABASE = "votes";
-export const MYSQL_USER = "voting";
-export const MYSQL_INIT_SQL = path.join(__dirname, "..", "app", "sql", "init.sql");
-
-/** CPU/memory requests per container; the README's node sizing adds them up. */
-export const CONTAINER_REQUESTS: Record<"voting-app" | "voting-analytics" | "redis" | "mysql", { cpu: string; memory: string }> = {
-    "voting-app": { cpu: "50m", memory: "64Mi" },
-    "voting-analytics": { cpu: "50m", memory: "64Mi" },
-    redis: { cpu: "50m", memory: "64Mi" },
-    mysql: { cpu: "100m", memory: "512Mi" },
-};
+/** The schema and first rows of the votes database, run by MySQL at its first start. */
+const MYSQL_INIT_SQL = path.join(__dirname, "..", "app", "sql", "init.sql");
 
 export interface VotingAppArgs {
     plan: StagePlan;
@@ -189,10 +171,10 @@ export class VotingApp extends pulumi.ComponentResource {
 
         // Istio objects -----------------------------------------------------------------------
         const istioOpts = { ...k8sOpts, dependsOn: args.meshReady };
-        const gateway = new k8s.apiextensions.CustomResource(GATEWAY_NAME, {
+        const gateway = new k8s.apiextensions.CustomResource(APP_GATEWAY_NAME, {
             apiVersion: "networking.istio.io/v1",
             kind: "Gateway",
-            metadata: meta(GATEWAY_NAME),
+            metadata: meta(APP_GATEWAY_NAME),
             spec: pulumi.output(args.gatewaySelector).apply(gatewaySpec),
         }, istioOpts);
 
@@ -348,31 +330,4 @@ export class VotingApp extends pulumi.ComponentResource {
             }],
         };
     }
-}
-
-/** The namespace labels that turn on sidecar injection: by revision (istio.io/rev), or the default injector. */
-export function injectionLabels(revision?: string): Record<string, string> {
-    return revision ? { "istio.io/rev": revision } : { "istio-injection": "enabled" };
-}
-
-/** What serves each component, per user class: for stack outputs and docs. */
-export function servingVersions(plan: StagePlan): Record<string, Record<string, string>> {
-    const analyticsFor = (appVersion: Version): Version[] =>
-        plan.stage.meshRouting
-            ? plan.stage.routes.filter((r) => r.from.component === "voting-app" && r.from.version === appVersion && r.to.component === "voting-analytics").map((r) => r.to.version)
-            : plan.stage.versions["voting-analytics"];
-    const describe = (appVersions: Version[]) => {
-        const analytics = [...new Set(appVersions.flatMap(analyticsFor))].sort();
-        const storage = [...new Set(appVersions.map((v) => storageFor("voting-app", v)))].sort();
-        return {
-            "voting-app": appVersions.join(", "),
-            "voting-analytics": analytics.join(", "),
-            "voting-storage": storage.map((v) => `${v} (${STORAGE_ENGINES[v].engine})`).join(", "),
-        };
-    };
-    const defaultVersions = (Object.keys(plan.defaultAppWeights) as Version[]).sort();
-    return {
-        withoutFeatureFlag: describe(defaultVersions),
-        withFeatureFlag: describe([plan.flaggedAppVersion]),
-    };
 }

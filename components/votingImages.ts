@@ -1,10 +1,9 @@
 import * as dockerBuild from "@pulumi/docker-build";
 import * as pulumi from "@pulumi/pulumi";
-import { WorkloadRef } from "../stages/model";
-import { BUILT_WORKLOADS, workloadName } from "../stages/settings";
+import { BUILT_WORKLOADS, buildArgsOf, workloadName } from "../stages/names";
 
 /** The build context, relative to the Pulumi project (so previews are the same on every machine). */
-export const APP_CONTEXT = "app";
+const APP_CONTEXT = "app";
 
 export interface VotingImagesArgs {
     /** Registry host to push to, e.g. myacr.azurecr.io or localhost:5001. */
@@ -13,11 +12,6 @@ export interface VotingImagesArgs {
     tags: Record<string, string>;
     /** Push credentials; none for a local registry. */
     credentials?: { username: pulumi.Input<string>; password: pulumi.Input<string> };
-}
-
-/** The Dockerfile's build arguments for a workload: COMPONENT=app|analytics, VERSION. */
-export function buildArgsOf(ref: WorkloadRef): Record<string, string> {
-    return { COMPONENT: ref.component === "voting-app" ? "app" : "analytics", VERSION: ref.version };
 }
 
 /**

@@ -9,9 +9,9 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import { ConfigMap, EngineEvent, LocalWorkspace, OpType, OutputMap, PulumiCommand, Stack } from "@pulumi/pulumi/automation";
+import { PROJECT } from "../stages/names";
 
 export const ROOT = path.resolve(__dirname, "..");
-export const PROJECT = "aks-istio-canary";
 
 export interface PlannedStep {
     op: OpType;

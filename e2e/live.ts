@@ -5,6 +5,7 @@
  */
 import { strict as assert } from "assert";
 import * as http from "http";
+import { APP_PORT, serviceHost } from "../stages/names";
 import { KubeClient } from "./kube";
 
 const ONE_ZERO = /^Cats: \d+ \| Dogs: \d+$/;
@@ -79,7 +80,7 @@ export async function checkPlaintextRefused(kube: KubeClient, image = "curlimage
             containers: [{
                 name: "curl",
                 image,
-                command: ["sh", "-c", "curl -s -m 5 -o /dev/null -w '%{http_code}' http://voting-analytics.voting:8080/analytics; echo \" exit=$?\""],
+                command: ["sh", "-c", `curl -s -m 5 -o /dev/null -w '%{http_code}' http://${serviceHost("voting-analytics")}:${APP_PORT}/analytics; echo " exit=$?"`],
             }],
         },
     });

@@ -37,12 +37,16 @@ import { EphemeralStack, PlannedStep, ROOT } from "./ephemeralStack";
 import { LoopbackIstiod, PILOT_DISCOVERY, webhookValues } from "./istiod";
 import { KubeClient, KubeObject } from "./kube";
 import { checkPlaintextRefused, checkStageThroughIngress } from "./live";
+import { STRICT_MTLS_STAGES } from "../stages/model";
+import { APP_NAMESPACE, DEFAULT_GATEWAY, PROJECT, serviceHost } from "../stages/names";
 
 const target = process.env.E2E_TARGET ?? "apiserver";
 const expectReady = process.env.E2E_EXPECT_READY === "1";
 const kubeconfig = process.env.KUBECONFIG ?? "";
-const gatewayName = "istio-ingressgateway";
-const gatewayNamespace = "istio-ingress";
+/** Extra stack settings (E2E_CONFIG), applied over the walk's own. */
+const extraSettings: Record<string, string> = JSON.parse(process.env.E2E_CONFIG ?? "{}");
+const gatewayName = extraSettings["istio.gatewayName"] ?? DEFAULT_GATEWAY.name;
+const gatewayNamespace = extraSettings["istio.gatewayNamespace"] ?? DEFAULT_GATEWAY.namespace;
 const KINDS = ["Deployment", "Service", "Secret", "ConfigMap", "PersistentVolumeClaim", "Gateway", "VirtualService", "DestinationRule", "PeerAuthentication"];
 const REPLACING: string[] = ["replace", "create-replacement", "delete-replaced", "discard-replaced"];
 const CREATING: string[] = ["create", "create-replacement"];
@@ -137,7 +141,7 @@ describe(`end to end (${target}): the real engine, the real program, a real API 
                     assert.deepEqual(releases.map((s) => `${s.op} ${s.label}`).sort(), ["create Release/istio-base", "create Release/istio-gateway", "create Release/istio-istiod"]);
                     const read = planned.find((s) => s.type === "kubernetes:core/v1:Service" && s.op.startsWith("read"));
                     assert.ok(read, `the gateway Service's read is planned: ${planned.map((s) => `${s.op} ${s.label}`).join(", ")}`);
-                    const app = planned.filter((s) => s.namespace === "voting" && s.op === "create").map((s) => s.label).sort();
+                    const app = planned.filter((s) => s.namespace === APP_NAMESPACE && s.op === "create").map((s) => s.label).sort();
                     assert.deepEqual(app, EXPECTED.deploy.filter((l) => l !== "Namespace/voting").sort());
                     assert.deepEqual(await createsOfExistingObjects(kube, planned), []);
                 } finally {
@@ -181,7 +185,7 @@ describe(`end to end (${target}): the real engine, the real program, a real API 
                     Object.assign(settings, { "istio.install": "false", "istio.gatewayName": gatewayName, "istio.gatewayNamespace": gatewayNamespace });
                 }
             }
-            Object.assign(settings, JSON.parse(process.env.E2E_CONFIG ?? "{}"));
+            Object.assign(settings, extraSettings);
             stack = await EphemeralStack.create({ program: process.env.E2E_PROGRAM === "inline" ? "inline" : "local" });
             // Passwords as secret config: the walk needs no random provider plugin.
             await stack.configure(settings, SECRETS);
@@ -198,12 +202,12 @@ describe(`end to end (${target}): the real engine, the real program, a real API 
         });
 
         async function liveObjects(): Promise<KubeObject[]> {
-            return (await Promise.all(KINDS.map((kind) => kube.list(kind, "voting")))).flat()
+            return (await Promise.all(KINDS.map((kind) => kube.list(kind, APP_NAMESPACE)))).flat()
                 .filter((o) => !(o.kind === "ConfigMap" && CONTROL_PLANE_CONFIGMAPS.includes(o.metadata.name)));
         }
 
         async function volumeUids(): Promise<Record<string, string | undefined>> {
-            const claims = await kube.list("PersistentVolumeClaim", "voting");
+            const claims = await kube.list("PersistentVolumeClaim", APP_NAMESPACE);
             return Object.fromEntries(VOLUMES.map((name) => [name, claims.find((c) => c.metadata.name === name)?.metadata.uid]));
         }
 
@@ -213,7 +217,7 @@ describe(`end to end (${target}): the real engine, the real program, a real API 
             let planned: PlannedStep[] = [];
 
             it(`${step}: the engine's preview plans exactly the stage table's changes, and no create of an object that exists`, async () => {
-                await stack!.stack.setConfig("aks-istio-canary:stage", { value: stage });
+                await stack!.stack.setConfig(`${PROJECT}:stage`, { value: stage });
                 const t = Date.now();
                 planned = await stack!.preview();
                 timings.push(`preview ${step} ${Date.now() - t} ms`);
@@ -223,7 +227,7 @@ describe(`end to end (${target}): the real engine, the real program, a real API 
                 assert.deepEqual(await createsOfExistingObjects(kube, planned), [], "planned creates of objects the cluster already holds");
                 const replacing = planned.filter((s) => REPLACING.includes(s.op));
                 assert.deepEqual(replacing.map((s) => `${s.op} ${s.label}`), [], "nothing may be replaced");
-                const inApp = planned.filter((s) => s.namespace === "voting");
+                const inApp = planned.filter((s) => s.namespace === APP_NAMESPACE);
                 const ops = (...names: string[]) => inApp.filter((s) => names.includes(s.op)).map((s) => s.label).sort();
                 for (const volume of inApp.filter((s) => s.label.startsWith("PersistentVolumeClaim/"))) {
                     assert.ok(volume.protect, `${volume.label} is not protected`);
@@ -233,7 +237,7 @@ describe(`end to end (${target}): the real engine, the real program, a real API 
                     return;
                 }
                 assert.deepEqual({ create: ops("create"), update: ops("update"), delete: ops("delete", "discard") }, expectedChanges(from, stage));
-                const outside = planned.filter((s) => s.namespace !== "voting" && !["same", "read"].includes(s.op) && !/^pulumi:pulumi:Stack$/.test(s.type));
+                const outside = planned.filter((s) => s.namespace !== APP_NAMESPACE && !["same", "read"].includes(s.op) && !/^pulumi:pulumi:Stack$/.test(s.type));
                 assert.deepEqual(outside.map((s) => `${s.op} ${s.label}`), [], "a stage change touches nothing outside the app namespace (cluster, Istio, the namespace itself)");
             });
 
@@ -268,18 +272,18 @@ describe(`end to end (${target}): the real engine, the real program, a real API 
                 if (target === "apiserver") {
                     // As on AKS (WaitForFirstConsumer): a claim binds when its store's pod first runs,
                     // and a claim no store has used yet (MySQL's, before canary) stays Pending.
-                    for (const claim of await kube.list("PersistentVolumeClaim", "voting")) {
+                    for (const claim of await kube.list("PersistentVolumeClaim", APP_NAMESPACE)) {
                         const store = claim.metadata.labels?.version === "1.0" ? "Deployment/voting-storage-1-0" : "Deployment/voting-storage-2-0";
                         if (EXPECTED[stage].includes(store)) usedVolumes.add(claim.metadata.name);
                         const phase = usedVolumes.has(claim.metadata.name) ? "Bound" : "Pending";
                         await until(`${claim.metadata.name} to be ${phase}`, 60, async () =>
-                            (await kube.get("PersistentVolumeClaim", "voting", claim.metadata.name))?.status?.phase === phase ? true : undefined);
+                            (await kube.get("PersistentVolumeClaim", APP_NAMESPACE, claim.metadata.name))?.status?.phase === phase ? true : undefined);
                     }
                 }
 
                 if (expectReady) {
                     await until(`the Deployments of ${stage} to be available`, 120, async () => {
-                        const deployments = await kube.list("Deployment", "voting");
+                        const deployments = await kube.list("Deployment", APP_NAMESPACE);
                         return deployments.every((d) => (d.status?.availableReplicas ?? 0) >= d.spec.replicas) ? true : undefined;
                     });
                     await checkStorageEndpoints(stage);
@@ -298,12 +302,12 @@ describe(`end to end (${target}): the real engine, the real program, a real API 
                 }
                 expectStorageClientsServed(cluster, `${stage}, on the stored objects`);
                 const strict = objects.find((o) => o.kind === "PeerAuthentication");
-                assert.equal(strict?.spec?.mtls?.mode, ["lockdown", "canary", "finalize"].includes(stage) ? "STRICT" : undefined);
+                assert.equal(strict?.spec?.mtls?.mode, STRICT_MTLS_STAGES.includes(stage) ? "STRICT" : undefined);
 
                 if (istiod) {
                     const appPods = await checkSidecarsInjected(stage);
                     await checkIstioValidatesStoredObjects(stage);
-                    const messages = await analyzeLive(kubeconfig, "voting");
+                    const messages = await analyzeLive(kubeconfig, APP_NAMESPACE);
                     assert.deepEqual(atLeastWarning(messages), [], `istioctl analyze -n voting after the up to ${stage}:\n${showMessages(messages)}`);
                     const counted = await istiod.counters(["galley_validation_passed", "sidecar_injection_success_total"]);
                     timings.push(`  istio after ${step}: ${appPods} app pods injected, istiod counted ${counted.galley_validation_passed} validations and ${counted.sidecar_injection_success_total} injections so far; istioctl analyze: ${messages.length ? messages.map((m) => `${m.level} ${m.code}`).join(", ") : "no message"}`);
@@ -322,7 +326,7 @@ describe(`end to end (${target}): the real engine, the real program, a real API 
                     const url = process.env.E2E_INGRESS_URL || (await stack!.stack.outputs()).ingressUrl?.value;
                     assert.ok(url, "no ingress URL: the gateway Service has no load-balancer address; set E2E_INGRESS_URL");
                     await checkStageThroughIngress(stage, url);
-                    if (["lockdown", "canary", "finalize"].includes(stage)) await checkPlaintextRefused(kube);
+                    if (STRICT_MTLS_STAGES.includes(stage)) await checkPlaintextRefused(kube);
                 });
             }
         });
@@ -338,10 +342,10 @@ describe(`end to end (${target}): the real engine, the real program, a real API 
                         new k8s.apiextensions.CustomResource("invalid-route", {
                             apiVersion: "networking.istio.io/v1",
                             kind: "VirtualService",
-                            metadata: { name: "e2e-invalid-route", namespace: "voting" },
+                            metadata: { name: "e2e-invalid-route", namespace: APP_NAMESPACE },
                             spec: {
-                                hosts: ["voting-app.voting.svc.cluster.local"],
-                                http: [{ match: [{ headers: { cookie: { regex: "^(.*?;)?(featureflag=on(;.*)?$" } } }], route: [{ destination: { host: "voting-app.voting.svc.cluster.local" } }] }],
+                                hosts: [serviceHost("voting-app")],
+                                http: [{ match: [{ headers: { cookie: { regex: "^(.*?;)?(featureflag=on(;.*)?$" } } }], route: [{ destination: { host: serviceHost("voting-app") } }] }],
                             },
                         }, { provider });
                     },
@@ -351,7 +355,7 @@ describe(`end to end (${target}): the real engine, the real program, a real API 
                     await invalid.up().catch((err: Error) => (error = err));
                     assert.ok(error, "the up went through with an invalid VirtualService");
                     assert.match(error.message, /admission webhook "validation\.istio\.io" denied the request/);
-                    assert.equal(await kube.get("VirtualService", "voting", "e2e-invalid-route"), undefined);
+                    assert.equal(await kube.get("VirtualService", APP_NAMESPACE, "e2e-invalid-route"), undefined);
                 } finally {
                     await invalid.dispose((line) => log(line));
                 }
@@ -363,18 +367,18 @@ describe(`end to end (${target}): the real engine, the real program, a real API 
                 const control = {
                     apiVersion: "networking.istio.io/v1",
                     kind: "VirtualService",
-                    metadata: { name: "e2e-analyzer-control", namespace: "voting" },
-                    spec: { hosts: ["voting-analytics.voting.svc.cluster.local"], http: [{ route: [{ destination: { host: "voting-analytics.voting.svc.cluster.local", subset: "no-such-subset" } }] }] },
+                    metadata: { name: "e2e-analyzer-control", namespace: APP_NAMESPACE },
+                    spec: { hosts: [serviceHost("voting-analytics")], http: [{ route: [{ destination: { host: serviceHost("voting-analytics"), subset: "no-such-subset" } }] }] },
                 };
                 await kube.ensure(control);
                 try {
-                    const messages = await analyzeLive(kubeconfig, "voting");
+                    const messages = await analyzeLive(kubeconfig, APP_NAMESPACE);
                     assert.ok(
                         atLeastWarning(messages).some((m) => m.code === "IST0101" && /no-such-subset/.test(m.message)),
                         `expected IST0101 for the undefined subset, got:\n${showMessages(messages)}`,
                     );
                 } finally {
-                    await kube.remove("VirtualService", "voting", control.metadata.name);
+                    await kube.remove("VirtualService", APP_NAMESPACE, control.metadata.name);
                 }
             });
         }
@@ -390,17 +394,17 @@ describe(`end to end (${target}): the real engine, the real program, a real API 
             assert.ok(error, "destroy went through the protected volumes");
             assert.match(error.message, /protected/);
             assert.deepEqual(await volumeUids(), before, "a volume is gone or was re-created");
-            assert.ok(await kube.get("Namespace", undefined, "voting"), "the namespace (and with it the volumes) was deleted");
+            assert.ok(await kube.get("Namespace", undefined, APP_NAMESPACE), "the namespace (and with it the volumes) was deleted");
         });
 
         it("with data.protect=false applied, pulumi destroy removes everything, the votes' volumes and the namespace too", async () => {
-            await stack!.stack.setConfig("aks-istio-canary:data.protect", { value: "false" }, true);
+            await stack!.stack.setConfig(`${PROJECT}:data.protect`, { value: "false" }, true);
             await stack!.up((line) => log(line));
             const t = Date.now();
             await stack!.destroy((line) => log(line));
             timings.push(`destroy ${Date.now() - t} ms`);
             assert.deepEqual(Object.values(await volumeUids()).filter(Boolean), []);
-            await until("the namespace voting to be gone", 120, async () => ((await kube.get("Namespace", undefined, "voting")) ? undefined : true));
+            await until(`the namespace ${APP_NAMESPACE} to be gone`, 120, async () => ((await kube.get("Namespace", undefined, APP_NAMESPACE)) ? undefined : true));
         });
 
         /**
@@ -408,14 +412,14 @@ describe(`end to end (${target}): the real engine, the real program, a real API 
          * tcp-redis lists only Redis pods, tcp-mysql only MySQL pods, each exactly when it runs.
          */
         async function checkStorageEndpoints(stage: string) {
-            const pods = await kube.list("Pod", "voting");
+            const pods = await kube.list("Pod", APP_NAMESPACE);
             const versionOf = new Map(pods.map((p) => [p.metadata.name, `${p.metadata.labels?.app}@${p.metadata.labels?.version}`]));
             const wanted: Record<string, string> = { "tcp-redis": "voting-storage@1.0", "tcp-mysql": "voting-storage@2.0" };
             const running = new Set(EXPECTED[stage].filter((l) => l.startsWith("Deployment/voting-storage-")).map((l) => `voting-storage@${l.slice(-3).replace("-", ".")}`));
             const byPort = new Map<string, string[]>();
             await until(`the storage Service's endpoints at ${stage}`, 60, async () => {
                 byPort.clear();
-                const slices = (await kube.list("EndpointSlice", "voting")).filter((s) => s.metadata.labels?.["kubernetes.io/service-name"] === "voting-storage");
+                const slices = (await kube.list("EndpointSlice", APP_NAMESPACE)).filter((s) => s.metadata.labels?.["kubernetes.io/service-name"] === "voting-storage");
                 for (const slice of slices) {
                     for (const port of slice.ports ?? []) {
                         const list = byPort.get(port.name) ?? [];
@@ -437,12 +441,12 @@ describe(`end to end (${target}): the real engine, the real program, a real API 
          */
         /** Returns how many of the app's pods it checked. */
         async function checkSidecarsInjected(stage: string): Promise<number> {
-            const pods = [...(await kube.list("Pod", "voting")), ...(await kube.list("Pod", gatewayNamespace))].filter((p) => !p.metadata.deletionTimestamp);
+            const pods = [...(await kube.list("Pod", APP_NAMESPACE)), ...(await kube.list("Pod", gatewayNamespace))].filter((p) => !p.metadata.deletionTimestamp);
             assert.ok(pods.length > 0, `${stage}: no pods`);
             const proxyOf = (p: KubeObject) => [...(p.spec.containers ?? []), ...(p.spec.initContainers ?? [])].find((c: any) => c.name === "istio-proxy");
             const missing = pods.filter((p) => !proxyOf(p) || !(p.metadata.annotations as Record<string, string> | undefined)?.["sidecar.istio.io/status"]);
             assert.deepEqual(missing.map((p) => `${p.metadata.namespace}/${p.metadata.name}`), [], `${stage}: pods without an injected istio-proxy`);
-            return pods.filter((p) => p.metadata.namespace === "voting").length;
+            return pods.filter((p) => p.metadata.namespace === APP_NAMESPACE).length;
         }
 
         /**
@@ -452,7 +456,7 @@ describe(`end to end (${target}): the real engine, the real program, a real API 
          * loopback istiod answers (kwok reports the chart's istiod pods ready at once).
          */
         async function checkIstioValidatesStoredObjects(stage: string) {
-            const objects = (await Promise.all(["Gateway", "VirtualService", "DestinationRule", "PeerAuthentication"].map((k) => kube.list(k, "voting")))).flat();
+            const objects = (await Promise.all(["Gateway", "VirtualService", "DestinationRule", "PeerAuthentication"].map((k) => kube.list(k, APP_NAMESPACE)))).flat();
             const before = await istiod!.counter("galley_validation_passed");
             for (const o of objects) {
                 const path = await kube.pathOf(o);

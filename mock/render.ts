@@ -7,6 +7,7 @@
  */
 import { parseArgs } from "util";
 import * as YAML from "yaml";
+import { STAGE_NAMES } from "../stages/model";
 import { appObjects, KubernetesObject, runProgram } from "./runProgram";
 
 export function redact(object: KubernetesObject): KubernetesObject {
@@ -44,7 +45,7 @@ async function main(argv: string[]): Promise<number> {
         return 2;
     }
     if (values.help) {
-        process.stdout.write("usage: npm run --silent render -- --stage <deploy|update|lockdown|canary|finalize> [--canary-weight N] [--config key=value ...]\n");
+        process.stdout.write(`usage: npm run --silent render -- --stage <${STAGE_NAMES.join("|")}> [--canary-weight N] [--config key=value ...]\n`);
         return 0;
     }
     const config: Record<string, string> = {};

@@ -10,6 +10,7 @@ import * as path from "path";
 import * as pulumi from "@pulumi/pulumi";
 import { specialSecretSig, specialSigKey } from "@pulumi/pulumi/runtime/rpc";
 import * as YAML from "yaml";
+import { APP_NAMESPACE } from "../stages/names";
 
 export const PROJECT_DIR = path.resolve(__dirname, "..");
 
@@ -320,15 +321,17 @@ export function asKubernetesObject(resource: RegisteredResource): KubernetesObje
     return resource.inputs as KubernetesObject;
 }
 
+/** The objects of a namespace, and the namespace itself. */
+export function inNamespace(objects: KubernetesObject[], namespace: string = APP_NAMESPACE): KubernetesObject[] {
+    return objects.filter((o) => o.metadata.namespace === namespace || (o.kind === "Namespace" && o.metadata.name === namespace));
+}
+
 /**
- * The app stack of a run: every Kubernetes object in the app namespace, the namespace itself and
- * the Istio Gateway, sorted deterministically.
+ * The app stack of a run: every Kubernetes object in the app namespace (the Istio Gateway
+ * included) and the namespace itself, sorted deterministically.
  */
-export function appObjects(run: ProgramRun, namespace = "voting"): KubernetesObject[] {
-    const objects = run.resources
-        .map(asKubernetesObject)
-        .filter((o): o is KubernetesObject => o !== undefined)
-        .filter((o) => o.metadata.namespace === namespace || (o.kind === "Namespace" && o.metadata.name === namespace));
+export function appObjects(run: ProgramRun, namespace: string = APP_NAMESPACE): KubernetesObject[] {
+    const objects = inNamespace(run.resources.map(asKubernetesObject).filter((o): o is KubernetesObject => o !== undefined), namespace);
     const rank = (kind: string) => (KIND_ORDER.includes(kind) ? KIND_ORDER.indexOf(kind) : KIND_ORDER.length);
     return objects.sort((a, b) => rank(a.kind) - rank(b.kind) || a.kind.localeCompare(b.kind) || a.metadata.name.localeCompare(b.metadata.name));
 }

@@ -21,8 +21,9 @@
  */
 import * as fs from "fs";
 import * as path from "path";
-import { KubernetesObject, ProgramRun, appObjects } from "../mock/runProgram";
+import { KubernetesObject, ProgramRun, appObjects, inNamespace } from "../mock/runProgram";
 import { STAGE_NAMES, StageName } from "../stages/model";
+import { APP_GATEWAY_NAME } from "../stages/names";
 import { runStage } from "../test/support/runs";
 import { intermediateStates, ROUTING_KINDS } from "../test/support/transitions";
 import {
@@ -33,7 +34,6 @@ import {
     expectedCalls,
     expectedUsers,
     gatewayReleaseOf,
-    inNamespace,
     ingressHostOf,
     storageClientsOf,
 } from "../test/support/routeCases";
@@ -173,7 +173,7 @@ async function main(outDir: string) {
             (objects) => objects.map((o) => (o.kind === "VirtualService" && o.metadata.name === "voting-analytics"
                 ? { ...o, spec: { ...o.spec, http: o.spec.http.filter((r: any) => r.name !== "to-v2-0") } }
                 : o))),
-        control(deploy, "deploy-without-gateway", "Gateway voting-app-gateway removed", "no-match",
+        control(deploy, "deploy-without-gateway", `Gateway ${APP_GATEWAY_NAME} removed`, "no-match",
             (objects) => objects.filter((o) => o.kind !== "Gateway")),
     );
 

@@ -1,8 +1,16 @@
 /**
- * Node sizing: what the default system pool must hold at the canary stage, its largest. The
- * README's arithmetic and test/capacity.test.ts both use these figures; the workload requests
- * themselves are read from what the program registers.
+ * Node sizing: what each container requests, and what the default system pool must hold at the
+ * canary stage, its largest. The README's arithmetic and test/capacity.test.ts both use these
+ * figures; the test reads the workloads' requests from what the program registers.
  */
+
+/** CPU/memory requests per container of the app's workloads; the README's node sizing adds them up. */
+export const CONTAINER_REQUESTS: Record<"voting-app" | "voting-analytics" | "redis" | "mysql", { cpu: string; memory: string }> = {
+    "voting-app": { cpu: "50m", memory: "64Mi" },
+    "voting-analytics": { cpu: "50m", memory: "64Mi" },
+    redis: { cpu: "50m", memory: "64Mi" },
+    mysql: { cpu: "100m", memory: "512Mi" },
+};
 
 /** Allocatable capacity of an AKS node after kube-reserved and eviction thresholds (conservative). */
 export const NODE_ALLOCATABLE: Record<string, { cpuMillis: number; memoryMi: number }> = {

@@ -141,6 +141,16 @@ export const STAGES: readonly StageDefinition[] = [
     },
 ];
 
+/** The stages that hold the namespace to STRICT mTLS (a PeerAuthentication): plaintext is refused. */
+export const STRICT_MTLS_STAGES: StageName[] = STAGES.filter((s) => s.strictMtls).map((s) => s.name);
+
+/** The storage version a client version uses, per the app contract. */
+export function storageFor(component: "voting-app" | "voting-analytics", version: Version): StorageVersion {
+    const storage = STORAGE_OF[component][version];
+    if (!storage) throw new Error(`${component} ${version} has no storage`);
+    return storage;
+}
+
 /** Every Deployment some stage runs (each component at each of its versions), in stage order. */
 export const ALL_WORKLOADS: WorkloadRef[] = STAGES.flatMap((stage) =>
     COMPONENTS.flatMap((component) => stage.versions[component].map((version) => w(component, version))),
@@ -230,4 +240,29 @@ export function versionSlug(version: Version): string {
 /** The Istio subset name for a version: "1.0" -> "v1-0", as in the walkthrough. */
 export function subsetName(version: Version): string {
     return `v${versionSlug(version)}`;
+}
+
+/**
+ * What serves each component, per user class (without and with the feature-flag cookie): the
+ * stack's `versions` output.
+ */
+export function servingVersions(plan: StagePlan): Record<string, Record<string, string>> {
+    const analyticsFor = (appVersion: Version): Version[] =>
+        plan.stage.meshRouting
+            ? plan.stage.routes.filter((r) => r.from.component === "voting-app" && r.from.version === appVersion && r.to.component === "voting-analytics").map((r) => r.to.version)
+            : plan.stage.versions["voting-analytics"];
+    const describe = (appVersions: Version[]) => {
+        const analytics = [...new Set(appVersions.flatMap(analyticsFor))].sort();
+        const storage = [...new Set(appVersions.map((v) => storageFor("voting-app", v)))].sort();
+        return {
+            "voting-app": appVersions.join(", "),
+            "voting-analytics": analytics.join(", "),
+            "voting-storage": storage.map((v) => `${v} (${STORAGE_ENGINES[v].engine})`).join(", "),
+        };
+    };
+    const defaultVersions = (Object.keys(plan.defaultAppWeights) as Version[]).sort();
+    return {
+        withoutFeatureFlag: describe(defaultVersions),
+        withFeatureFlag: describe([plan.flaggedAppVersion]),
+    };
 }

@@ -3,9 +3,9 @@
  * pulumi.Config (whose defaults come from Pulumi.yaml), and every bad value stops the program with
  * a message naming the setting, the value and what is valid, before any resource is registered.
  */
-import { ALL_WORKLOADS, STAGE_NAMES, StageName, WorkloadRef, versionSlug } from "./model";
-
-export const PROJECT = "aks-istio-canary";
+import { HelmValues, ISTIO_CHARTS, IstioChart, isHelmValues } from "./istioCharts";
+import { STAGE_NAMES, StageName } from "./model";
+import { BUILT_WORKLOADS, imageTagKey, PROJECT, workloadName } from "./names";
 
 export const CLUSTER_MODES = ["aks", "kubeconfig"] as const;
 export type ClusterMode = (typeof CLUSTER_MODES)[number];
@@ -13,12 +13,6 @@ export type ClusterMode = (typeof CLUSTER_MODES)[number];
 /** Types of the ingress gateway's Service: LoadBalancer on AKS, NodePort or ClusterIP on plain kind. */
 export const GATEWAY_SERVICE_TYPES = ["LoadBalancer", "NodePort", "ClusterIP"] as const;
 export type GatewayServiceType = (typeof GATEWAY_SERVICE_TYPES)[number];
-
-/** Istio's Helm charts the program installs (istio.install=true), in install order. */
-export const ISTIO_CHARTS = ["base", "istiod", "gateway"] as const;
-export type IstioChart = (typeof ISTIO_CHARTS)[number];
-/** Helm values: a tree of plain objects, arrays and scalars. */
-export type HelmValues = { [key: string]: unknown };
 
 export interface ImageSettings {
     /** Build app/Dockerfile and push (to a new ACR in aks mode, else to `registry`). */
@@ -81,14 +75,6 @@ export class SettingError extends Error {
 /** Returns the raw config value for a key, or undefined when it is not set. */
 export type ConfigLookup = (key: string) => string | undefined;
 
-/** The Deployment name of a workload: voting-app at 1.0 -> voting-app-1-0. */
-export function workloadName(ref: WorkloadRef): string {
-    return `${ref.component}-${versionSlug(ref.version)}`;
-}
-
-/** Every app/analytics Deployment, i.e. every image the product builds. */
-export const BUILT_WORKLOADS: WorkloadRef[] = ALL_WORKLOADS.filter((ref) => ref.component !== "voting-storage");
-
 function required(get: ConfigLookup, key: string, expected: string): string {
     const value = get(key);
     if (value === undefined || value.trim() === "") throw new SettingError(key, value, expected);
@@ -130,10 +116,6 @@ export function parseStage(raw: string | undefined): StageName {
     if ((STAGE_NAMES as readonly string[]).includes(value)) return value as StageName;
     if (/^[1-9]$/.test(value) && Number(value) <= STAGE_NAMES.length) return STAGE_NAMES[Number(value) - 1];
     throw new SettingError("stage", raw, expected);
-}
-
-export function imageTagKey(ref: WorkloadRef): string {
-    return `images.${workloadName(ref)}`;
 }
 
 /** Validates every setting at once, in a fixed order, so the first error is deterministic. */
@@ -213,10 +195,10 @@ function istioValues(get: ConfigLookup, install: boolean): Record<IstioChart, He
     } catch {
         throw new SettingError(key, raw, expected);
     }
-    if (!isPlainObject(parsed)) throw new SettingError(key, raw, expected);
+    if (!isHelmValues(parsed)) throw new SettingError(key, raw, expected);
     for (const [chart, chartValues] of Object.entries(parsed)) {
         if (!(ISTIO_CHARTS as readonly string[]).includes(chart)) throw new SettingError(`${key}.${chart}`, JSON.stringify(chartValues), `no such chart: the charts are ${ISTIO_CHARTS.join(", ")}`);
-        if (!isPlainObject(chartValues)) throw new SettingError(`${key}.${chart}`, JSON.stringify(chartValues), "an object of Helm values");
+        if (!isHelmValues(chartValues)) throw new SettingError(`${key}.${chart}`, JSON.stringify(chartValues), "an object of Helm values");
         const nullAt = findNull(chartValues, `${key}.${chart}`);
         if (nullAt) throw new SettingError(nullAt, "null", "a value (null is refused: Kubernetes provider releases before 4.30 drop it, later ones remove the chart's default)");
         values[chart as IstioChart] = chartValues;
@@ -227,14 +209,10 @@ function istioValues(get: ConfigLookup, install: boolean): Record<IstioChart, He
     return values;
 }
 
-function isPlainObject(value: unknown): value is HelmValues {
-    return typeof value === "object" && value !== null && !Array.isArray(value);
-}
-
 function findNull(value: unknown, at: string): string | undefined {
     if (value === null) return at;
     if (Array.isArray(value)) return value.map((v, i) => findNull(v, `${at}[${i}]`)).find(Boolean);
-    if (isPlainObject(value)) return Object.entries(value).map(([k, v]) => findNull(v, `${at}.${k}`)).find(Boolean);
+    if (isHelmValues(value)) return Object.entries(value).map(([k, v]) => findNull(v, `${at}.${k}`)).find(Boolean);
     return undefined;
 }
 
@@ -242,10 +220,4 @@ function findNull(value: unknown, at: string): string | undefined {
 export function isLoopbackRegistry(registry: string): boolean {
     const host = registry.split("/")[0].replace(/:\d+$/, "").toLowerCase();
     return host === "localhost" || host.endsWith(".localhost") || /^127\./.test(host) || host === "[::1]";
-}
-
-/** The image a built workload runs: <registry>/<component>:<tag>. */
-export function imageOf(images: ImageSettings, ref: WorkloadRef): string {
-    if (ref.component === "voting-storage") return ref.version === "1.0" ? images.redis : images.mysql;
-    return `${images.registry}/${ref.component}:${images.tags[workloadName(ref)]}`;
 }

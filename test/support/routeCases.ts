@@ -21,6 +21,7 @@ import {
     stageByName,
     subsetName,
 } from "../../stages/model";
+import { DEFAULT_GATEWAY } from "../../stages/names";
 import { Chain, FLAG, NO_FLAG, ROUTES } from "./expected";
 import { storageSettingsOf } from "./mesh";
 import { CHART_GATEWAY_SERVICE_PORTS, chartGatewayPodLabels } from "./runs";
@@ -136,8 +137,8 @@ export interface GatewayRelease {
 export function gatewayReleaseOf(run: ProgramRun): GatewayRelease {
     const release = run.resources.find((r) => r.type === "kubernetes:helm.sh/v3:Release" && r.inputs.chart === "gateway");
     return {
-        name: typeof release?.inputs.name === "string" ? release.inputs.name : "istio-ingressgateway",
-        namespace: typeof release?.inputs.namespace === "string" ? release.inputs.namespace : "istio-ingress",
+        name: typeof release?.inputs.name === "string" ? release.inputs.name : DEFAULT_GATEWAY.name,
+        namespace: typeof release?.inputs.namespace === "string" ? release.inputs.namespace : DEFAULT_GATEWAY.namespace,
     };
 }
 
@@ -265,13 +266,8 @@ interface BuiltState {
     workloads: Workload[];
 }
 
-/** A state's objects of the app namespace and the namespace itself (what `appObjects` gives for a run). */
-export function inNamespace(objects: KubernetesObject[], namespace = "voting"): KubernetesObject[] {
-    return objects.filter((o) => o.metadata.namespace === namespace || (o.kind === "Namespace" && o.metadata.name === namespace));
-}
-
 /**
- * The objects of one state (the app namespace's objects, see `inNamespace`) as Istio's registry and
+ * The objects of one state (the app namespace's objects, see `inNamespace` in mock/runProgram.ts) as Istio's registry and
  * config store see them.
  */
 export function buildState(objects: KubernetesObject[], gateway: GatewayRelease, host: string, options: StateOptions = {}): BuiltState {

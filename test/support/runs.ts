@@ -1,4 +1,5 @@
 import { appObjects, KubernetesObject, ProgramRun, runProgram, RunOptions, StackConfig } from "../../mock/runProgram";
+import { APP_NAMESPACE, DEFAULT_GATEWAY } from "../../stages/names";
 import { Cluster } from "./mesh";
 
 const cache = new Map<string, Promise<ProgramRun>>();
@@ -37,11 +38,11 @@ export const CHART_GATEWAY_SERVICE_PORTS = [
 ];
 
 /** Objects of the app namespace (registered, mid-transition or read back from a cluster), as the routing model takes them. */
-export function clusterOfObjects(objects: KubernetesObject[], gatewayName = "istio-ingressgateway"): Cluster {
-    return { objects, namespace: "voting", gatewayPodLabels: chartGatewayPodLabels(gatewayName) };
+export function clusterOfObjects(objects: KubernetesObject[], gatewayName: string = DEFAULT_GATEWAY.name): Cluster {
+    return { objects, namespace: APP_NAMESPACE, gatewayPodLabels: chartGatewayPodLabels(gatewayName) };
 }
 
-export function clusterOf(run: ProgramRun, gatewayName = "istio-ingressgateway"): Cluster {
+export function clusterOf(run: ProgramRun, gatewayName: string = DEFAULT_GATEWAY.name): Cluster {
     return clusterOfObjects(appObjects(run), gatewayName);
 }
 

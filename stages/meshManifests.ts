@@ -8,16 +8,8 @@
  * and Deployments a stage drops are Pulumi *deletes*, which run at the end of the update, after
  * every VirtualService has stopped routing to them.
  */
-import {
-    Component,
-    MeshRoute,
-    STORAGE_ENGINES,
-    STORAGE_OF,
-    StagePlan,
-    StorageVersion,
-    Version,
-    subsetName,
-} from "../stages/model";
+import { Component, MeshRoute, STORAGE_ENGINES, StagePlan, StorageVersion, Version, subsetName } from "./model";
+import { APP_GATEWAY_NAME, APP_PORT, serviceHost } from "./names";
 
 export const FEATURE_FLAG_COOKIE = "featureflag=on";
 /**
@@ -25,13 +17,6 @@ export const FEATURE_FLAG_COOKIE = "featureflag=on";
  * walkthrough's `^(.*?;)?(featureflag=on)(;.*)?$` misses the flag when it is not the first cookie.
  */
 export const FEATURE_FLAG_COOKIE_REGEX = "^(.*?;\\s*)?(featureflag=on)(;.*)?$";
-
-export const APP_PORT = 8080;
-export const GATEWAY_NAME = "voting-app-gateway";
-
-export function serviceHost(component: Component, namespace: string): string {
-    return `${component}.${namespace}.svc.cluster.local`;
-}
 
 export interface DestinationRuleFragment {
     /** voting-app-v1-0: one subset of one component. */
@@ -113,7 +98,7 @@ export function ingressVirtualService(plan: StagePlan, namespace: string): Virtu
     return {
         name: "voting-app",
         component: "voting-app",
-        spec: { hosts: ["*"], gateways: [GATEWAY_NAME], http },
+        spec: { hosts: ["*"], gateways: [APP_GATEWAY_NAME], http },
         routesTo: useSubsets ? [...routesTo].sort().map((version) => ({ component: "voting-app" as Component, version })) : [],
     };
 }
@@ -166,11 +151,4 @@ export function serviceVirtualServices(plan: StagePlan, namespace: string): Virt
 
 export function peerAuthenticationSpec(): Record<string, unknown> {
     return { mtls: { mode: "STRICT" } };
-}
-
-/** The storage engine a client version uses, per the app contract. */
-export function storageFor(component: "voting-app" | "voting-analytics", version: Version): StorageVersion {
-    const storage = STORAGE_OF[component][version];
-    if (!storage) throw new Error(`${component} ${version} has no storage`);
-    return storage;
 }
