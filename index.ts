@@ -18,7 +18,10 @@ interface ClusterTarget {
     /** The cluster's kubeconfig (aks mode); kubeconfig mode reads cluster.kubeconfig instead. */
     kubeconfig?: pulumi.Output<string>;
     /** Where this stack pushes the images it builds (images.build). */
-    pushTo: { registry: pulumi.Input<string>; credentials?: { username: pulumi.Input<string>; password: pulumi.Input<string> } };
+    pushTo: {
+        registry: pulumi.Input<string>;
+        credentials?: { username: pulumi.Input<string>; password: pulumi.Input<string> };
+    };
     /** What pods must wait for before they can pull the built images (AcrPull on AKS). */
     imagePullReady: pulumi.Resource[];
     /** Stack outputs that belong to the cluster (resource group, cluster, registry, kubeconfig). */
@@ -38,17 +41,29 @@ async function aksCluster(settings: Settings): Promise<ClusterTarget> {
         kubeconfig: cluster.kubeconfig,
     };
     if (!settings.images.build) {
-        return { kubeconfig: cluster.kubeconfig, pushTo: { registry: settings.images.registry }, imagePullReady: [], outputs: clusterOutputs };
+        return {
+            kubeconfig: cluster.kubeconfig,
+            pushTo: { registry: settings.images.registry },
+            imagePullReady: [],
+            outputs: clusterOutputs,
+        };
     }
     const { ContainerRegistry } = await import("./components/containerRegistry");
-    const registry = new ContainerRegistry("voting", {
-        resourceGroupName: cluster.resourceGroupName,
-        location: cluster.location,
-        kubeletObjectId: cluster.kubeletObjectId,
-    }, { providers: [azure] });
+    const registry = new ContainerRegistry(
+        "voting",
+        {
+            resourceGroupName: cluster.resourceGroupName,
+            location: cluster.location,
+            kubeletObjectId: cluster.kubeletObjectId,
+        },
+        { providers: [azure] },
+    );
     return {
         kubeconfig: cluster.kubeconfig,
-        pushTo: { registry: registry.loginServer, credentials: { username: registry.pushUsername, password: registry.pushPassword } },
+        pushTo: {
+            registry: registry.loginServer,
+            credentials: { username: registry.pushUsername, password: registry.pushPassword },
+        },
         imagePullReady: [registry.pullAccess],
         outputs: { ...clusterOutputs, registry: registry.loginServer },
     };
@@ -60,14 +75,21 @@ function existingCluster(settings: Settings): ClusterTarget {
 }
 
 /** The image of every Deployment: prebuilt from images.registry, or built and pushed by this stack. */
-async function workloadImages(settings: Settings, pushTo: ClusterTarget["pushTo"]): Promise<Record<string, pulumi.Input<string>>> {
+async function workloadImages(
+    settings: Settings,
+    pushTo: ClusterTarget["pushTo"],
+): Promise<Record<string, pulumi.Input<string>>> {
     const prebuilt: Record<string, pulumi.Input<string>> = Object.fromEntries(
         ALL_WORKLOADS.map((ref) => [workloadName(ref), imageOf(settings.images, ref)]),
     );
     if (!settings.images.build) return prebuilt;
     const { Provider: DockerBuildProvider } = await import("@pulumi/docker-build");
     const { VotingImages } = await import("./components/votingImages");
-    const built = new VotingImages("voting", { ...pushTo, tags: settings.images.tags }, { providers: [new DockerBuildProvider("docker-build")] });
+    const built = new VotingImages(
+        "voting",
+        { ...pushTo, tags: settings.images.tags },
+        { providers: [new DockerBuildProvider("docker-build")] },
+    );
     return { ...prebuilt, ...built.refs };
 }
 
@@ -96,23 +118,31 @@ export = async () => {
     // Only needed to generate passwords that secret config does not give.
     const randomProvider = mysqlPassword && mysqlRootPassword ? undefined : new random.Provider("random");
 
-    const istio = new IstioMesh("istio", {
-        ...settings.istio,
-        gatewayServiceAnnotations: settings.cluster.mode === "aks" ? azureHealthProbeAnnotations() : {},
-    }, { providers: [k8sProvider] });
+    const istio = new IstioMesh(
+        "istio",
+        {
+            ...settings.istio,
+            gatewayServiceAnnotations: settings.cluster.mode === "aks" ? azureHealthProbeAnnotations() : {},
+        },
+        { providers: [k8sProvider] },
+    );
 
-    const app = new VotingApp("voting-app", {
-        plan,
-        appReplicas: settings.appReplicas,
-        images,
-        imagePullReady: cluster.imagePullReady,
-        gatewaySelector: istio.gatewaySelector,
-        meshReady: istio.readyForMeshObjects,
-        istioRevision: settings.istio.revision,
-        protectVotes: settings.data.protect,
-        mysqlPassword,
-        mysqlRootPassword,
-    }, { providers: randomProvider ? [k8sProvider, randomProvider] : [k8sProvider] });
+    const app = new VotingApp(
+        "voting-app",
+        {
+            plan,
+            appReplicas: settings.appReplicas,
+            images,
+            imagePullReady: cluster.imagePullReady,
+            gatewaySelector: istio.gatewaySelector,
+            meshReady: istio.readyForMeshObjects,
+            istioRevision: settings.istio.revision,
+            protectVotes: settings.data.protect,
+            mysqlPassword,
+            mysqlRootPassword,
+        },
+        { providers: randomProvider ? [k8sProvider, randomProvider] : [k8sProvider] },
+    );
 
     return {
         stage: plan.stage.name,

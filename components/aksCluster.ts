@@ -32,22 +32,28 @@ export class AksCluster extends pulumi.ComponentResource {
         const childOpts = { parent: this };
 
         const resourceGroup = new resources.ResourceGroup(`${name}-rg`, { location: args.location }, childOpts);
-        const cluster = new containerservice.ManagedCluster(`${name}-aks`, {
-            resourceGroupName: resourceGroup.name,
-            location: resourceGroup.location,
-            dnsPrefix: name,
-            enableRBAC: true,
-            identity: { type: containerservice.ResourceIdentityType.SystemAssigned },
-            kubernetesVersion: args.kubernetesVersion,
-            agentPoolProfiles: [{
-                name: "system",
-                mode: containerservice.AgentPoolMode.System,
-                count: args.nodeCount,
-                vmSize: args.nodeVmSize,
-                osType: containerservice.OSType.Linux,
-                type: containerservice.AgentPoolType.VirtualMachineScaleSets,
-            }],
-        }, childOpts);
+        const cluster = new containerservice.ManagedCluster(
+            `${name}-aks`,
+            {
+                resourceGroupName: resourceGroup.name,
+                location: resourceGroup.location,
+                dnsPrefix: name,
+                enableRBAC: true,
+                identity: { type: containerservice.ResourceIdentityType.SystemAssigned },
+                kubernetesVersion: args.kubernetesVersion,
+                agentPoolProfiles: [
+                    {
+                        name: "system",
+                        mode: containerservice.AgentPoolMode.System,
+                        count: args.nodeCount,
+                        vmSize: args.nodeVmSize,
+                        osType: containerservice.OSType.Linux,
+                        type: containerservice.AgentPoolType.VirtualMachineScaleSets,
+                    },
+                ],
+            },
+            childOpts,
+        );
 
         const credentials = containerservice.listManagedClusterUserCredentialsOutput(
             { resourceGroupName: resourceGroup.name, resourceName: cluster.name },

@@ -31,23 +31,31 @@ export class ContainerRegistry extends pulumi.ComponentResource {
     constructor(name: string, args: ContainerRegistryArgs, opts?: pulumi.ComponentResourceOptions) {
         super("voting:azure:ContainerRegistry", name, {}, opts);
         const childOpts = { parent: this };
-        const registry = new containerregistry.Registry(`${name}acr`, {
-            resourceGroupName: args.resourceGroupName,
-            location: args.location,
-            sku: { name: containerregistry.SkuName.Basic },
-            adminUserEnabled: true,
-        }, childOpts);
+        const registry = new containerregistry.Registry(
+            `${name}acr`,
+            {
+                resourceGroupName: args.resourceGroupName,
+                location: args.location,
+                sku: { name: containerregistry.SkuName.Basic },
+                adminUserEnabled: true,
+            },
+            childOpts,
+        );
         const credentials = containerregistry.listRegistryCredentialsOutput(
             { resourceGroupName: args.resourceGroupName, registryName: registry.name },
             { parent: this },
         );
         const client = authorization.getClientConfigOutput({ parent: this });
-        this.pullAccess = new authorization.RoleAssignment(`${name}-kubelet-acrpull`, {
-            principalId: args.kubeletObjectId,
-            principalType: authorization.PrincipalType.ServicePrincipal,
-            roleDefinitionId: pulumi.interpolate`/subscriptions/${client.subscriptionId}/providers/Microsoft.Authorization/roleDefinitions/${ACR_PULL_ROLE_ID}`,
-            scope: registry.id,
-        }, childOpts);
+        this.pullAccess = new authorization.RoleAssignment(
+            `${name}-kubelet-acrpull`,
+            {
+                principalId: args.kubeletObjectId,
+                principalType: authorization.PrincipalType.ServicePrincipal,
+                roleDefinitionId: pulumi.interpolate`/subscriptions/${client.subscriptionId}/providers/Microsoft.Authorization/roleDefinitions/${ACR_PULL_ROLE_ID}`,
+                scope: registry.id,
+            },
+            childOpts,
+        );
         this.loginServer = registry.loginServer;
         this.pushUsername = pulumi.secret(credentials.apply((c) => c.username ?? ""));
         this.pushPassword = pulumi.secret(credentials.apply((c) => c.passwords?.[0]?.value ?? ""));

@@ -45,31 +45,48 @@ export class IstioMesh extends pulumi.ComponentResource {
 
         let gatewayRelease: k8s.helm.v3.Release | undefined;
         if (args.install) {
-            const base = new k8s.helm.v3.Release(`${name}-base`, {
-                name: "istio-base",
-                namespace: "istio-system",
-                createNamespace: true,
-                ...chart("base", { defaultRevision: "default" }),
-            }, childOpts);
-            const istiod = new k8s.helm.v3.Release(`${name}-istiod`, {
-                name: "istiod",
-                namespace: "istio-system",
-                ...chart("istiod", { pilot: { resources: { requests: { cpu: "500m", memory: "2048Mi" } } } }),
-            }, { ...childOpts, dependsOn: [base] });
-            const gatewayNamespace = new k8s.core.v1.Namespace(`${name}-gateway-namespace`, {
-                metadata: { name: args.gatewayNamespace },
-            }, { ...childOpts, dependsOn: [istiod] });
-            gatewayRelease = new k8s.helm.v3.Release(`${name}-gateway`, {
-                name: args.gatewayName,
-                namespace: gatewayNamespace.metadata.name,
-                ...chart("gateway", {
-                    service: {
-                        type: args.gatewayServiceType,
-                        annotations: args.gatewayServiceType === "LoadBalancer" ? args.gatewayServiceAnnotations : {},
-                    },
-                    resources: { requests: { cpu: "100m", memory: "128Mi" } },
-                }),
-            }, { ...childOpts, dependsOn: [istiod] });
+            const base = new k8s.helm.v3.Release(
+                `${name}-base`,
+                {
+                    name: "istio-base",
+                    namespace: "istio-system",
+                    createNamespace: true,
+                    ...chart("base", { defaultRevision: "default" }),
+                },
+                childOpts,
+            );
+            const istiod = new k8s.helm.v3.Release(
+                `${name}-istiod`,
+                {
+                    name: "istiod",
+                    namespace: "istio-system",
+                    ...chart("istiod", { pilot: { resources: { requests: { cpu: "500m", memory: "2048Mi" } } } }),
+                },
+                { ...childOpts, dependsOn: [base] },
+            );
+            const gatewayNamespace = new k8s.core.v1.Namespace(
+                `${name}-gateway-namespace`,
+                {
+                    metadata: { name: args.gatewayNamespace },
+                },
+                { ...childOpts, dependsOn: [istiod] },
+            );
+            gatewayRelease = new k8s.helm.v3.Release(
+                `${name}-gateway`,
+                {
+                    name: args.gatewayName,
+                    namespace: gatewayNamespace.metadata.name,
+                    ...chart("gateway", {
+                        service: {
+                            type: args.gatewayServiceType,
+                            annotations:
+                                args.gatewayServiceType === "LoadBalancer" ? args.gatewayServiceAnnotations : {},
+                        },
+                        resources: { requests: { cpu: "100m", memory: "128Mi" } },
+                    }),
+                },
+                { ...childOpts, dependsOn: [istiod] },
+            );
             this.readyForMeshObjects = [base, istiod];
         } else {
             this.readyForMeshObjects = [];
@@ -99,6 +116,10 @@ export class IstioMesh extends pulumi.ComponentResource {
             return ingress?.ip || ingress?.hostname || undefined;
         });
         this.version = pulumi.output(args.install ? args.version : "pre-installed");
-        this.registerOutputs({ gatewaySelector: this.gatewaySelector, ingressIp: this.ingressIp, version: this.version });
+        this.registerOutputs({
+            gatewaySelector: this.gatewaySelector,
+            ingressIp: this.ingressIp,
+            version: this.version,
+        });
     }
 }

@@ -14,7 +14,15 @@ import {
     serviceVirtualServices,
     VirtualServiceManifest,
 } from "../stages/meshManifests";
-import { Component, STORAGE_ENGINES, STORAGE_VERSIONS, StagePlan, storageFor, Version, WorkloadRef } from "../stages/model";
+import {
+    Component,
+    STORAGE_ENGINES,
+    STORAGE_VERSIONS,
+    StagePlan,
+    storageFor,
+    Version,
+    WorkloadRef,
+} from "../stages/model";
 import { APP_GATEWAY_NAME, APP_NAMESPACE, APP_PORT, MYSQL_DATABASE, MYSQL_USER, workloadName } from "../stages/names";
 
 /** The schema and first rows of the votes database, run by MySQL at its first start. */
@@ -62,11 +70,19 @@ export class VotingApp extends pulumi.ComponentResource {
         const { plan } = args;
         const k8sOpts = { parent: this };
 
-        const namespace = new k8s.core.v1.Namespace("voting", {
-            metadata: { name: APP_NAMESPACE, labels: injectionLabels(args.istioRevision) },
-        }, { ...k8sOpts, dependsOn: args.meshReady });
+        const namespace = new k8s.core.v1.Namespace(
+            "voting",
+            {
+                metadata: { name: APP_NAMESPACE, labels: injectionLabels(args.istioRevision) },
+            },
+            { ...k8sOpts, dependsOn: args.meshReady },
+        );
         const ns = namespace.metadata.name;
-        const meta = (objectName: string, labels?: Record<string, string>) => ({ name: objectName, namespace: ns, labels });
+        const meta = (objectName: string, labels?: Record<string, string>) => ({
+            name: objectName,
+            namespace: ns,
+            labels,
+        });
 
         // Credentials are registered in every stage, so a MySQL volume kept across a rollback
         // and a later canary still opens with the same password.
@@ -88,41 +104,69 @@ export class VotingApp extends pulumi.ComponentResource {
         // MySQL's when canary comes back after a rollback. `protect` keeps `pulumi destroy` from
         // deleting them (and the namespace, which would take them along) unless the stack says so.
         const volumeOpts = { ...k8sOpts, protect: args.protectVotes };
-        const redisData = new kx.PersistentVolumeClaim("voting-storage-redis-data", {
-            metadata: meta("voting-storage-redis-data", { app: "voting-storage", version: "1.0" }),
-            spec: { accessModes: ["ReadWriteOnce"], resources: { requests: { storage: "1Gi" } } },
-        }, volumeOpts);
-        const mysqlData = new kx.PersistentVolumeClaim("voting-storage-mysql-data", {
-            metadata: meta("voting-storage-mysql-data", { app: "voting-storage", version: "2.0" }),
-            spec: { accessModes: ["ReadWriteOnce"], resources: { requests: { storage: "5Gi" } } },
-        }, volumeOpts);
+        const redisData = new kx.PersistentVolumeClaim(
+            "voting-storage-redis-data",
+            {
+                metadata: meta("voting-storage-redis-data", { app: "voting-storage", version: "1.0" }),
+                spec: { accessModes: ["ReadWriteOnce"], resources: { requests: { storage: "1Gi" } } },
+            },
+            volumeOpts,
+        );
+        const mysqlData = new kx.PersistentVolumeClaim(
+            "voting-storage-mysql-data",
+            {
+                metadata: meta("voting-storage-mysql-data", { app: "voting-storage", version: "2.0" }),
+                spec: { accessModes: ["ReadWriteOnce"], resources: { requests: { storage: "5Gi" } } },
+            },
+            volumeOpts,
+        );
         let mysqlSecret: kx.Secret | undefined;
         let mysqlInit: kx.ConfigMap | undefined;
         if (mysqlRuns) {
-            mysqlSecret = new kx.Secret("voting-storage-secret", {
-                metadata: meta("voting-storage-secret", { app: "voting-storage" }),
-                stringData: {
-                    MYSQL_USER: MYSQL_USER,
-                    MYSQL_DATABASE: MYSQL_DATABASE,
-                    MYSQL_PASSWORD: mysqlPassword,
-                    MYSQL_ROOT_PASSWORD: mysqlRootPassword,
+            mysqlSecret = new kx.Secret(
+                "voting-storage-secret",
+                {
+                    metadata: meta("voting-storage-secret", { app: "voting-storage" }),
+                    stringData: {
+                        MYSQL_USER: MYSQL_USER,
+                        MYSQL_DATABASE: MYSQL_DATABASE,
+                        MYSQL_PASSWORD: mysqlPassword,
+                        MYSQL_ROOT_PASSWORD: mysqlRootPassword,
+                    },
                 },
-            }, k8sOpts);
-            mysqlInit = new kx.ConfigMap("voting-storage-mysql-init", {
-                metadata: meta("voting-storage-mysql-init", { app: "voting-storage", version: "2.0" }),
-                data: { "init.sql": fs.readFileSync(MYSQL_INIT_SQL, "utf8") },
-            }, k8sOpts);
+                k8sOpts,
+            );
+            mysqlInit = new kx.ConfigMap(
+                "voting-storage-mysql-init",
+                {
+                    metadata: meta("voting-storage-mysql-init", { app: "voting-storage", version: "2.0" }),
+                    data: { "init.sql": fs.readFileSync(MYSQL_INIT_SQL, "utf8") },
+                },
+                k8sOpts,
+            );
         }
 
         // Services: one per component, selecting on `app` only, every port's protocol declared.
         const httpService = (component: Component) =>
-            new kx.Service(component, {
-                metadata: meta(component, { app: component }),
-                spec: {
-                    selector: { app: component },
-                    ports: [{ name: "http", port: APP_PORT, targetPort: APP_PORT, protocol: "TCP", appProtocol: "http" }],
+            new kx.Service(
+                component,
+                {
+                    metadata: meta(component, { app: component }),
+                    spec: {
+                        selector: { app: component },
+                        ports: [
+                            {
+                                name: "http",
+                                port: APP_PORT,
+                                targetPort: APP_PORT,
+                                protocol: "TCP",
+                                appProtocol: "http",
+                            },
+                        ],
+                    },
                 },
-            }, k8sOpts);
+                k8sOpts,
+            );
         httpService("voting-app");
         httpService("voting-analytics");
         // The storage Service exposes every engine's port in every stage (a port whose engine does
@@ -132,78 +176,115 @@ export class VotingApp extends pulumi.ComponentResource {
         // of that name, so whatever reaches the plain Service (a client no TCP route matches, a
         // readiness check) on 6379 reaches Redis and on 3306 MySQL, never the other engine that
         // the `app` selector also selects.
-        const storageService = new kx.Service("voting-storage", {
-            metadata: meta("voting-storage", { app: "voting-storage" }),
-            spec: {
-                selector: { app: "voting-storage" },
-                ports: STORAGE_VERSIONS.map((version) => {
-                    const { port, portName, containerPortName } = STORAGE_ENGINES[version];
-                    return { name: portName, port, targetPort: containerPortName, protocol: "TCP", appProtocol: "tcp" };
-                }),
+        const storageService = new kx.Service(
+            "voting-storage",
+            {
+                metadata: meta("voting-storage", { app: "voting-storage" }),
+                spec: {
+                    selector: { app: "voting-storage" },
+                    ports: STORAGE_VERSIONS.map((version) => {
+                        const { port, portName, containerPortName } = STORAGE_ENGINES[version];
+                        return {
+                            name: portName,
+                            port,
+                            targetPort: containerPortName,
+                            protocol: "TCP",
+                            appProtocol: "tcp",
+                        };
+                    }),
+                },
             },
-        }, k8sOpts);
+            k8sOpts,
+        );
 
         // Workloads ----------------------------------------------------------------------
         // Stores first. Their clients wait for the store they use (its Service and its ready
         // pods): a client's readiness checks its store, and a Deployment's create finishes only
         // when its pods are ready.
         const deployments = new Map<string, kx.Deployment>();
-        const storesFirst = [...plan.workloads].sort((a, b) => Number(b.component === "voting-storage") - Number(a.component === "voting-storage"));
+        const storesFirst = [...plan.workloads].sort(
+            (a, b) => Number(b.component === "voting-storage") - Number(a.component === "voting-storage"),
+        );
         for (const ref of storesFirst) {
             const labels = { app: ref.component, version: ref.version };
             const podSpec = this.podSpec(ref, args, { redisData, mysqlSecret, mysqlData, mysqlInit });
             const deploymentName = workloadName(ref);
-            const itsStore = ref.component === "voting-storage"
-                ? []
-                : [storageService, deployments.get(`voting-storage@${storageFor(ref.component, ref.version)}`)!];
-            const deployment = new kx.Deployment(deploymentName, {
-                metadata: meta(deploymentName, labels),
-                spec: {
-                    replicas: ref.component === "voting-app" ? args.appReplicas : 1,
-                    selector: { matchLabels: labels },
-                    // Storage holds a ReadWriteOnce volume: the old pod must go before the new one mounts it.
-                    strategy: ref.component === "voting-storage" ? { type: "Recreate" } : undefined,
-                    template: { metadata: { labels }, spec: podSpec },
+            const itsStore =
+                ref.component === "voting-storage"
+                    ? []
+                    : [storageService, deployments.get(`voting-storage@${storageFor(ref.component, ref.version)}`)!];
+            const deployment = new kx.Deployment(
+                deploymentName,
+                {
+                    metadata: meta(deploymentName, labels),
+                    spec: {
+                        replicas: ref.component === "voting-app" ? args.appReplicas : 1,
+                        selector: { matchLabels: labels },
+                        // Storage holds a ReadWriteOnce volume: the old pod must go before the new one mounts it.
+                        strategy: ref.component === "voting-storage" ? { type: "Recreate" } : undefined,
+                        template: { metadata: { labels }, spec: podSpec },
+                    },
                 },
-            }, { ...k8sOpts, dependsOn: [...args.imagePullReady, ...itsStore] });
+                { ...k8sOpts, dependsOn: [...args.imagePullReady, ...itsStore] },
+            );
             deployments.set(`${ref.component}@${ref.version}`, deployment);
         }
 
         // Istio objects -----------------------------------------------------------------------
         const istioOpts = { ...k8sOpts, dependsOn: args.meshReady };
-        const gateway = new k8s.apiextensions.CustomResource(APP_GATEWAY_NAME, {
-            apiVersion: "networking.istio.io/v1",
-            kind: "Gateway",
-            metadata: meta(APP_GATEWAY_NAME),
-            spec: pulumi.output(args.gatewaySelector).apply(gatewaySpec),
-        }, istioOpts);
+        const gateway = new k8s.apiextensions.CustomResource(
+            APP_GATEWAY_NAME,
+            {
+                apiVersion: "networking.istio.io/v1",
+                kind: "Gateway",
+                metadata: meta(APP_GATEWAY_NAME),
+                spec: pulumi.output(args.gatewaySelector).apply(gatewaySpec),
+            },
+            istioOpts,
+        );
 
         const fragments = new Map<string, k8s.apiextensions.CustomResource>();
         for (const dr of destinationRuleFragments(plan, APP_NAMESPACE)) {
-            fragments.set(`${dr.component}@${dr.version}`, new k8s.apiextensions.CustomResource(dr.name, {
-                apiVersion: "networking.istio.io/v1",
-                kind: "DestinationRule",
-                metadata: meta(dr.name, { app: dr.component, version: dr.version }),
-                spec: dr.spec,
-            }, istioOpts));
+            fragments.set(
+                `${dr.component}@${dr.version}`,
+                new k8s.apiextensions.CustomResource(
+                    dr.name,
+                    {
+                        apiVersion: "networking.istio.io/v1",
+                        kind: "DestinationRule",
+                        metadata: meta(dr.name, { app: dr.component, version: dr.version }),
+                        spec: dr.spec,
+                    },
+                    istioOpts,
+                ),
+            );
         }
 
         // A VirtualService is applied only once every subset it routes to is defined and served
         // (creates, which Pulumi runs before their dependents). Between the in-place changes, the
         // stage's change order decides (see stages/model.ts, changeOrder).
         const servedBy = (vs: VirtualServiceManifest) =>
-            vs.routesTo.flatMap((ref) => [fragments.get(`${ref.component}@${ref.version}`)!, deployments.get(`${ref.component}@${ref.version}`)!]);
+            vs.routesTo.flatMap((ref) => [
+                fragments.get(`${ref.component}@${ref.version}`)!,
+                deployments.get(`${ref.component}@${ref.version}`)!,
+            ]);
         const virtualService = (vs: VirtualServiceManifest, dependsOn: pulumi.Resource[]) =>
-            new k8s.apiextensions.CustomResource(`${vs.name}-virtualservice`, {
-                apiVersion: "networking.istio.io/v1",
-                kind: "VirtualService",
-                metadata: meta(vs.name),
-                spec: vs.spec,
-            }, { ...istioOpts, dependsOn: [...args.meshReady, ...servedBy(vs), ...dependsOn] });
+            new k8s.apiextensions.CustomResource(
+                `${vs.name}-virtualservice`,
+                {
+                    apiVersion: "networking.istio.io/v1",
+                    kind: "VirtualService",
+                    metadata: meta(vs.name),
+                    spec: vs.spec,
+                },
+                { ...istioOpts, dependsOn: [...args.meshReady, ...servedBy(vs), ...dependsOn] },
+            );
 
         const ingress = ingressVirtualService(plan, APP_NAMESPACE);
         // Without subsets the ingress route reaches every app pod: wait for them all.
-        const appPods = plan.workloads.filter((wl) => wl.component === "voting-app").map((wl) => deployments.get(`${wl.component}@${wl.version}`)!);
+        const appPods = plan.workloads
+            .filter((wl) => wl.component === "voting-app")
+            .map((wl) => deployments.get(`${wl.component}@${wl.version}`)!);
         const inner = serviceVirtualServices(plan, APP_NAMESPACE);
         let virtualServices: k8s.apiextensions.CustomResource[];
         if (plan.changeOrder === "expand") {
@@ -217,12 +298,16 @@ export class VotingApp extends pulumi.ComponentResource {
         }
 
         if (plan.stage.strictMtls) {
-            new k8s.apiextensions.CustomResource("default-peerauthentication", {
-                apiVersion: "security.istio.io/v1",
-                kind: "PeerAuthentication",
-                metadata: meta("default"),
-                spec: peerAuthenticationSpec(),
-            }, { ...istioOpts, dependsOn: [...args.meshReady, ...fragments.values()] });
+            new k8s.apiextensions.CustomResource(
+                "default-peerauthentication",
+                {
+                    apiVersion: "security.istio.io/v1",
+                    kind: "PeerAuthentication",
+                    metadata: meta("default"),
+                    spec: peerAuthenticationSpec(),
+                },
+                { ...istioOpts, dependsOn: [...args.meshReady, ...fragments.values()] },
+            );
         }
 
         this.namespace = ns;
@@ -251,47 +336,70 @@ export class VotingApp extends pulumi.ComponentResource {
         if (ref.component === "voting-storage") {
             if (ref.version === "1.0") {
                 return {
-                    containers: [{
-                        name: "redis",
-                        image,
-                        args: ["--appendonly", "yes", "--dir", "/data"],
-                        ports: { [STORAGE_ENGINES["1.0"].containerPortName]: STORAGE_ENGINES["1.0"].port },
-                        resources: { requests: CONTAINER_REQUESTS.redis, limits: { memory: "256Mi" } },
-                        // Replaying a large append-only file takes a while: liveness starts after it.
-                        startupProbe: { exec: { command: ["redis-cli", "ping"] }, periodSeconds: 5, failureThreshold: 60 },
-                        readinessProbe: { exec: { command: ["redis-cli", "ping"] }, periodSeconds: 5 },
-                        livenessProbe: { exec: { command: ["redis-cli", "ping"] }, periodSeconds: 10, failureThreshold: 6 },
-                        volumeMounts: [storage.redisData.mount("/data")],
-                    }],
+                    containers: [
+                        {
+                            name: "redis",
+                            image,
+                            args: ["--appendonly", "yes", "--dir", "/data"],
+                            ports: { [STORAGE_ENGINES["1.0"].containerPortName]: STORAGE_ENGINES["1.0"].port },
+                            resources: { requests: CONTAINER_REQUESTS.redis, limits: { memory: "256Mi" } },
+                            // Replaying a large append-only file takes a while: liveness starts after it.
+                            startupProbe: {
+                                exec: { command: ["redis-cli", "ping"] },
+                                periodSeconds: 5,
+                                failureThreshold: 60,
+                            },
+                            readinessProbe: { exec: { command: ["redis-cli", "ping"] }, periodSeconds: 5 },
+                            livenessProbe: {
+                                exec: { command: ["redis-cli", "ping"] },
+                                periodSeconds: 10,
+                                failureThreshold: 6,
+                            },
+                            volumeMounts: [storage.redisData.mount("/data")],
+                        },
+                    ],
                 };
             }
             const secret = storage.mysqlSecret!;
             return {
-                containers: [{
-                    name: "mysql",
-                    image,
-                    ports: { [STORAGE_ENGINES["2.0"].containerPortName]: STORAGE_ENGINES["2.0"].port },
-                    env: {
-                        MYSQL_DATABASE: secret.asEnvValue("MYSQL_DATABASE"),
-                        MYSQL_USER: secret.asEnvValue("MYSQL_USER"),
-                        MYSQL_PASSWORD: secret.asEnvValue("MYSQL_PASSWORD"),
-                        MYSQL_ROOT_PASSWORD: secret.asEnvValue("MYSQL_ROOT_PASSWORD"),
+                containers: [
+                    {
+                        name: "mysql",
+                        image,
+                        ports: { [STORAGE_ENGINES["2.0"].containerPortName]: STORAGE_ENGINES["2.0"].port },
+                        env: {
+                            MYSQL_DATABASE: secret.asEnvValue("MYSQL_DATABASE"),
+                            MYSQL_USER: secret.asEnvValue("MYSQL_USER"),
+                            MYSQL_PASSWORD: secret.asEnvValue("MYSQL_PASSWORD"),
+                            MYSQL_ROOT_PASSWORD: secret.asEnvValue("MYSQL_ROOT_PASSWORD"),
+                        },
+                        resources: { requests: CONTAINER_REQUESTS.mysql, limits: { memory: "1Gi" } },
+                        // `mysqladmin ping` exits 0 whenever the server answers, even "access denied".
+                        // The first start initialises the data directory (its temporary server
+                        // listens on no TCP port) and runs init.sql: on a slow disk that takes minutes,
+                        // and a liveness kill half-way leaves a data directory MySQL cannot open. The
+                        // startup probe gives it up to 10 minutes; liveness starts only after it.
+                        startupProbe: {
+                            exec: { command: ["mysqladmin", "ping", "-h", "127.0.0.1"] },
+                            periodSeconds: 10,
+                            failureThreshold: 60,
+                        },
+                        readinessProbe: {
+                            exec: { command: ["mysqladmin", "ping", "-h", "127.0.0.1"] },
+                            periodSeconds: 5,
+                        },
+                        livenessProbe: {
+                            exec: { command: ["mysqladmin", "ping", "-h", "127.0.0.1"] },
+                            periodSeconds: 10,
+                            failureThreshold: 6,
+                        },
+                        volumeMounts: [
+                            // A sub-directory: a fresh disk's lost+found would stop MySQL 8 initialising.
+                            storage.mysqlData.mount("/var/lib/mysql", "mysql"),
+                            storage.mysqlInit!.mount("/docker-entrypoint-initdb.d"),
+                        ],
                     },
-                    resources: { requests: CONTAINER_REQUESTS.mysql, limits: { memory: "1Gi" } },
-                    // `mysqladmin ping` exits 0 whenever the server answers, even "access denied".
-                    // The first start initialises the data directory (its temporary server
-                    // listens on no TCP port) and runs init.sql: on a slow disk that takes minutes,
-                    // and a liveness kill half-way leaves a data directory MySQL cannot open. The
-                    // startup probe gives it up to 10 minutes; liveness starts only after it.
-                    startupProbe: { exec: { command: ["mysqladmin", "ping", "-h", "127.0.0.1"] }, periodSeconds: 10, failureThreshold: 60 },
-                    readinessProbe: { exec: { command: ["mysqladmin", "ping", "-h", "127.0.0.1"] }, periodSeconds: 5 },
-                    livenessProbe: { exec: { command: ["mysqladmin", "ping", "-h", "127.0.0.1"] }, periodSeconds: 10, failureThreshold: 6 },
-                    volumeMounts: [
-                        // A sub-directory: a fresh disk's lost+found would stop MySQL 8 initialising.
-                        storage.mysqlData.mount("/var/lib/mysql", "mysql"),
-                        storage.mysqlInit!.mount("/docker-entrypoint-initdb.d"),
-                    ],
-                }],
+                ],
             };
         }
 
@@ -308,26 +416,40 @@ export class VotingApp extends pulumi.ComponentResource {
                   };
         const appEnv: kx.types.EnvMap =
             ref.component === "voting-app"
-                ? { ANALYTICS_HOST: "voting-analytics", ANALYTICS_PORT: String(APP_PORT), TITLE: "Azure Voting App", VOTE1VALUE: "Cats", VOTE2VALUE: "Dogs", SHOWDETAILS: "true", FEATUREFLAG: "true" }
+                ? {
+                      ANALYTICS_HOST: "voting-analytics",
+                      ANALYTICS_PORT: String(APP_PORT),
+                      TITLE: "Azure Voting App",
+                      VOTE1VALUE: "Cats",
+                      VOTE2VALUE: "Dogs",
+                      SHOWDETAILS: "true",
+                      FEATUREFLAG: "true",
+                  }
                 : { VOTE1VALUE: "Cats", VOTE2VALUE: "Dogs" };
         const requests = CONTAINER_REQUESTS[ref.component];
         return {
             securityContext: { runAsNonRoot: true, seccompProfile: { type: "RuntimeDefault" } },
-            containers: [{
-                name: ref.component,
-                image,
-                ports: { http: APP_PORT },
-                env: { PORT: String(APP_PORT), ...appEnv, ...storageEnv },
-                resources: { requests, limits: { memory: "256Mi" } },
-                readinessProbe: { httpGet: { path: "/readyz", port: APP_PORT }, periodSeconds: 5 },
-                livenessProbe: { httpGet: { path: "/healthz", port: APP_PORT }, periodSeconds: 10, failureThreshold: 3 },
-                securityContext: {
-                    allowPrivilegeEscalation: false,
-                    readOnlyRootFilesystem: true,
-                    capabilities: { drop: ["ALL"] },
+            containers: [
+                {
+                    name: ref.component,
+                    image,
+                    ports: { http: APP_PORT },
+                    env: { PORT: String(APP_PORT), ...appEnv, ...storageEnv },
+                    resources: { requests, limits: { memory: "256Mi" } },
+                    readinessProbe: { httpGet: { path: "/readyz", port: APP_PORT }, periodSeconds: 5 },
+                    livenessProbe: {
+                        httpGet: { path: "/healthz", port: APP_PORT },
+                        periodSeconds: 10,
+                        failureThreshold: 3,
+                    },
+                    securityContext: {
+                        allowPrivilegeEscalation: false,
+                        readOnlyRootFilesystem: true,
+                        capabilities: { drop: ["ALL"] },
+                    },
+                    volumeMounts: [{ volume: { name: "tmp", emptyDir: {} }, destPath: "/tmp" }],
                 },
-                volumeMounts: [{ volume: { name: "tmp", emptyDir: {} }, destPath: "/tmp" }],
-            }],
+            ],
         };
     }
 }

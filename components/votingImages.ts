@@ -30,20 +30,30 @@ export class VotingImages extends pulumi.ComponentResource {
         super("voting:images:VotingImages", name, {}, opts);
         for (const ref of BUILT_WORKLOADS) {
             const deployment = workloadName(ref);
-            const image = new dockerBuild.Image(deployment, {
-                context: { location: APP_CONTEXT },
-                dockerfile: { location: `${APP_CONTEXT}/Dockerfile` },
-                buildArgs: buildArgsOf(ref),
-                platforms: [dockerBuild.Platform.Linux_amd64],
-                tags: [pulumi.interpolate`${args.registry}/${ref.component}:${args.tags[deployment]}`],
-                push: true,
-                // A preview (on a pull request above all) builds and pushes nothing; the build
-                // runs in `pulumi up`. docker-build's default is to build during previews.
-                buildOnPreview: false,
-                registries: args.credentials
-                    ? [{ address: args.registry, username: args.credentials.username, password: args.credentials.password }]
-                    : [],
-            }, { parent: this });
+            const image = new dockerBuild.Image(
+                deployment,
+                {
+                    context: { location: APP_CONTEXT },
+                    dockerfile: { location: `${APP_CONTEXT}/Dockerfile` },
+                    buildArgs: buildArgsOf(ref),
+                    platforms: [dockerBuild.Platform.Linux_amd64],
+                    tags: [pulumi.interpolate`${args.registry}/${ref.component}:${args.tags[deployment]}`],
+                    push: true,
+                    // A preview (on a pull request above all) builds and pushes nothing; the build
+                    // runs in `pulumi up`. docker-build's default is to build during previews.
+                    buildOnPreview: false,
+                    registries: args.credentials
+                        ? [
+                              {
+                                  address: args.registry,
+                                  username: args.credentials.username,
+                                  password: args.credentials.password,
+                              },
+                          ]
+                        : [],
+                },
+                { parent: this },
+            );
             this.refs[deployment] = image.ref;
         }
         this.registerOutputs({ refs: this.refs });

@@ -8,10 +8,26 @@ import * as crypto from "crypto";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
-import { ConfigMap, EngineEvent, LocalWorkspace, OpType, OutputMap, PulumiCommand, Stack } from "@pulumi/pulumi/automation";
+import {
+    ConfigMap,
+    EngineEvent,
+    LocalWorkspace,
+    OpType,
+    OutputMap,
+    PulumiCommand,
+    Stack,
+} from "@pulumi/pulumi/automation";
 import { PROJECT } from "../stages/names";
 
 export const ROOT = path.resolve(__dirname, "..");
+
+/** The real program: index.ts's exported function, as the language host would call it. */
+async function realProgram(): Promise<Record<string, unknown>> {
+    // Loaded when the engine first runs it (index.ts is `export =`).
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const program = require(path.join(ROOT, "index")) as () => Promise<Record<string, unknown>>;
+    return program();
+}
 
 export interface PlannedStep {
     op: OpType;
@@ -26,10 +42,15 @@ export interface PlannedStep {
     object?: { apiVersion: string; kind: string; metadata: { name: string; namespace?: string } };
 }
 
-export function labelOf(type: string, urn: string, inputs?: Record<string, any>): { label: string; namespace?: string } {
+export function labelOf(
+    type: string,
+    urn: string,
+    inputs?: Record<string, any>,
+): { label: string; namespace?: string } {
     const name = urn.split("::").pop() ?? urn;
     const kubernetes = /^kubernetes:(?!helm)[^:]+:(\w+)$/.exec(type);
-    if (kubernetes && inputs?.metadata?.name) return { label: `${kubernetes[1]}/${inputs.metadata.name}`, namespace: inputs.metadata.namespace };
+    if (kubernetes && inputs?.metadata?.name)
+        return { label: `${kubernetes[1]}/${inputs.metadata.name}`, namespace: inputs.metadata.namespace };
     return { label: `${type.split(":").pop()}/${name}` };
 }
 
@@ -67,16 +88,20 @@ export class EphemeralStack {
         if (!process.env.PULUMI_CONFIG_PASSPHRASE && !env.PULUMI_CONFIG_PASSPHRASE) {
             env.PULUMI_CONFIG_PASSPHRASE = crypto.randomBytes(12).toString("hex");
         }
-        const pulumiCommand = options.pulumiRoot ? await PulumiCommand.get({ root: options.pulumiRoot, skipVersionCheck: true }) : undefined;
+        const pulumiCommand = options.pulumiRoot
+            ? await PulumiCommand.get({ root: options.pulumiRoot, skipVersionCheck: true })
+            : undefined;
         const workspaceOptions = { workDir: ROOT, envVars: env, pulumiCommand };
         const stack =
             options.program === "inline"
-                ? await LocalWorkspace.createStack({
-                      stackName: name,
-                      projectName: PROJECT,
-                      // The real program: index.ts's exported function, as the language host would call it.
-                      program: options.inlineProgram ?? (async () => (require(path.join(ROOT, "index")) as () => Promise<Record<string, unknown>>)()),
-                  }, workspaceOptions)
+                ? await LocalWorkspace.createStack(
+                      {
+                          stackName: name,
+                          projectName: PROJECT,
+                          program: options.inlineProgram ?? realProgram,
+                      },
+                      workspaceOptions,
+                  )
                 : await LocalWorkspace.createStack({ stackName: name, workDir: ROOT }, workspaceOptions);
         return new EphemeralStack(stack, name, env, backendDir);
     }
@@ -102,7 +127,10 @@ export class EphemeralStack {
                 const inputs = (m.new ?? m.old)?.inputs;
                 const { label, namespace } = labelOf(m.type, m.urn, inputs);
                 const protect = Boolean((m.old ?? m.new)?.protect);
-                const object = inputs?.apiVersion && inputs?.kind && typeof inputs?.metadata?.name === "string" ? (inputs as PlannedStep["object"]) : undefined;
+                const object =
+                    inputs?.apiVersion && inputs?.kind && typeof inputs?.metadata?.name === "string"
+                        ? (inputs as PlannedStep["object"])
+                        : undefined;
                 steps.push({ op: m.op, urn: m.urn, type: m.type, label, namespace, protect, object });
             },
         });

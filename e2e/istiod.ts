@@ -83,33 +83,45 @@ export class LoopbackIstiod {
         }
         const bind = (port: number) => `127.0.0.1:${port}`;
         const log = fs.openSync(this.logFile, "a");
-        this.process = spawn(PILOT_DISCOVERY, [
-            "discovery",
-            "--kubeconfig", kubeconfig,
-            "--httpAddr", bind(ISTIOD_PORTS.http),
-            "--httpsAddr", bind(ISTIOD_PORTS.webhooks),
-            "--grpcAddr", bind(ISTIOD_PORTS.grpc),
-            "--secureGRPCAddr", bind(ISTIOD_PORTS.secureGrpc),
-            "--monitoringAddr", bind(ISTIOD_PORTS.monitoring),
-            "--domain", "cluster.local",
-        ], {
-            cwd: this.workDir, // istiod writes its DNS certificate under ./var/run/secrets
-            env: {
-                ...process.env,
-                KUBECONFIG: kubeconfig,
-                POD_NAME: "istiod-e2e-loopback",
-                POD_NAMESPACE: "istio-system",
-                SERVICE_ACCOUNT: "istiod",
-                REVISION: "default",
-                CLUSTER_ID: "Kubernetes",
-                PILOT_CERT_PROVIDER: "istiod",
-                ISTIOD_CUSTOM_HOST: "localhost",
+        this.process = spawn(
+            PILOT_DISCOVERY,
+            [
+                "discovery",
+                "--kubeconfig",
+                kubeconfig,
+                "--httpAddr",
+                bind(ISTIOD_PORTS.http),
+                "--httpsAddr",
+                bind(ISTIOD_PORTS.webhooks),
+                "--grpcAddr",
+                bind(ISTIOD_PORTS.grpc),
+                "--secureGRPCAddr",
+                bind(ISTIOD_PORTS.secureGrpc),
+                "--monitoringAddr",
+                bind(ISTIOD_PORTS.monitoring),
+                "--domain",
+                "cluster.local",
+            ],
+            {
+                cwd: this.workDir, // istiod writes its DNS certificate under ./var/run/secrets
+                env: {
+                    ...process.env,
+                    KUBECONFIG: kubeconfig,
+                    POD_NAME: "istiod-e2e-loopback",
+                    POD_NAMESPACE: "istio-system",
+                    SERVICE_ACCOUNT: "istiod",
+                    REVISION: "default",
+                    CLUSTER_ID: "Kubernetes",
+                    PILOT_CERT_PROVIDER: "istiod",
+                    ISTIOD_CUSTOM_HOST: "localhost",
+                },
+                stdio: ["ignore", log, log],
             },
-            stdio: ["ignore", log, log],
-        });
+        );
         fs.closeSync(log);
         this.process.on("exit", (code, signal) => {
-            if (!this.stopped) process.stderr.write(`e2e: pilot-discovery exited (${code ?? signal}); its log: ${this.logFile}\n`);
+            if (!this.stopped)
+                process.stderr.write(`e2e: pilot-discovery exited (${code ?? signal}); its log: ${this.logFile}\n`);
         });
     }
 
@@ -118,7 +130,8 @@ export class LoopbackIstiod {
         const deadline = Date.now() + seconds * 1000;
         for (;;) {
             await this.starting;
-            if (this.process && this.process.exitCode !== null) throw new Error(`pilot-discovery exited with ${this.process.exitCode}: ${this.tail()}`);
+            if (this.process && this.process.exitCode !== null)
+                throw new Error(`pilot-discovery exited with ${this.process.exitCode}: ${this.tail()}`);
             if (this.process && (await httpStatus(`http://127.0.0.1:${ISTIOD_PORTS.http}/ready`)) === 200) return;
             if (Date.now() > deadline) throw new Error(`istiod not ready after ${seconds}s: ${this.tail()}`);
             await new Promise((r) => setTimeout(r, 250));
@@ -170,10 +183,14 @@ export class LoopbackIstiod {
 
 function httpStatus(url: string): Promise<number> {
     return new Promise((resolve) => {
-        const req = (url.startsWith("https") ? https : http).get(url, { timeout: 2000, rejectUnauthorized: false }, (res) => {
-            res.resume();
-            resolve(res.statusCode ?? 0);
-        });
+        const req = (url.startsWith("https") ? https : http).get(
+            url,
+            { timeout: 2000, rejectUnauthorized: false },
+            (res) => {
+                res.resume();
+                resolve(res.statusCode ?? 0);
+            },
+        );
         req.on("timeout", () => req.destroy());
         req.on("error", () => resolve(0));
     });
@@ -188,4 +205,3 @@ function httpText(url: string): Promise<string> {
         }).on("error", reject);
     });
 }
-

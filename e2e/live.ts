@@ -24,7 +24,11 @@ function get(url: string, cookie?: string): Promise<{ status: number; body: stri
 }
 
 /** The walkthrough's loop: the results line and the store named in the footer, `times` times. */
-export async function sample(url: string, times: number, cookie?: string): Promise<{ results: string; store: string }[]> {
+export async function sample(
+    url: string,
+    times: number,
+    cookie?: string,
+): Promise<{ results: string; store: string }[]> {
     const out: { results: string; store: string }[] = [];
     for (let i = 0; i < times; i++) {
         const { status, body } = await get(url, cookie);
@@ -40,7 +44,11 @@ export async function sample(url: string, times: number, cookie?: string): Promi
 export async function checkStageThroughIngress(stage: string, url: string): Promise<void> {
     const plain = await sample(url, 12);
     const flagged = await sample(url, 6, "session=e2e; featureflag=on");
-    const texts = new Set(plain.map((p) => (ONE_ZERO.test(p.results) ? "1.0" : WITH_TOTALS.test(p.results) ? "1.1+" : `other: ${p.results}`)));
+    const texts = new Set(
+        plain.map((p) =>
+            ONE_ZERO.test(p.results) ? "1.0" : WITH_TOTALS.test(p.results) ? "1.1+" : `other: ${p.results}`,
+        ),
+    );
     const stores = new Set(plain.map((p) => p.store));
     switch (stage) {
         case "deploy":
@@ -77,11 +85,17 @@ export async function checkPlaintextRefused(kube: KubeClient, image = "curlimage
         metadata: { name, namespace: "default", labels: { "sidecar.istio.io/inject": "false" } },
         spec: {
             restartPolicy: "Never",
-            containers: [{
-                name: "curl",
-                image,
-                command: ["sh", "-c", `curl -s -m 5 -o /dev/null -w '%{http_code}' http://${serviceHost("voting-analytics")}:${APP_PORT}/analytics; echo " exit=$?"`],
-            }],
+            containers: [
+                {
+                    name: "curl",
+                    image,
+                    command: [
+                        "sh",
+                        "-c",
+                        `curl -s -m 5 -o /dev/null -w '%{http_code}' http://${serviceHost("voting-analytics")}:${APP_PORT}/analytics; echo " exit=$?"`,
+                    ],
+                },
+            ],
         },
     });
     try {

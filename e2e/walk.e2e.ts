@@ -32,7 +32,16 @@ import { expectStorageClientsServed } from "../test/support/checks";
 import { EXPECTED, FLAG, FORWARD, NO_FLAG, ROUTES } from "../test/support/expected";
 import { clusterOfObjects } from "../test/support/runs";
 import { analyzeLive, atLeastWarning, showMessages } from "../test/support/istioctl";
-import { installGatewayStandIn, installIstioCrds, installVolumes, serveFolder, SHARED_CHART_REPOSITORY, STAND_IN_LOAD_BALANCER_IP, standInLoadBalancer, until } from "./clusterSetup";
+import {
+    installGatewayStandIn,
+    installIstioCrds,
+    installVolumes,
+    serveFolder,
+    SHARED_CHART_REPOSITORY,
+    STAND_IN_LOAD_BALANCER_IP,
+    standInLoadBalancer,
+    until,
+} from "./clusterSetup";
 import { EphemeralStack, PlannedStep, ROOT } from "./ephemeralStack";
 import { LoopbackIstiod, PILOT_DISCOVERY, webhookValues } from "./istiod";
 import { KubeClient, KubeObject } from "./kube";
@@ -47,7 +56,17 @@ const kubeconfig = process.env.KUBECONFIG ?? "";
 const extraSettings: Record<string, string> = JSON.parse(process.env.E2E_CONFIG ?? "{}");
 const gatewayName = extraSettings["istio.gatewayName"] ?? DEFAULT_GATEWAY.name;
 const gatewayNamespace = extraSettings["istio.gatewayNamespace"] ?? DEFAULT_GATEWAY.namespace;
-const KINDS = ["Deployment", "Service", "Secret", "ConfigMap", "PersistentVolumeClaim", "Gateway", "VirtualService", "DestinationRule", "PeerAuthentication"];
+const KINDS = [
+    "Deployment",
+    "Service",
+    "Secret",
+    "ConfigMap",
+    "PersistentVolumeClaim",
+    "Gateway",
+    "VirtualService",
+    "DestinationRule",
+    "PeerAuthentication",
+];
 const REPLACING: string[] = ["replace", "create-replacement", "delete-replaced", "discard-replaced"];
 const CREATING: string[] = ["create", "create-replacement"];
 /** What control planes write into every namespace: Kubernetes' root CA, and istiod's root certificate and revocation list. */
@@ -59,7 +78,19 @@ const SECRETS = { mysqlPassword: "e2e-app-password-0123", mysqlRootPassword: "e2
  * Every adjacent transition, forward and back, and canary -> lockdown -> canary (the rollback that
  * brings MySQL's claim back) twice over.
  */
-export const WALK = ["deploy", "update", "lockdown", "canary", "finalize", "canary", "lockdown", "canary", "lockdown", "update", "deploy"] as const;
+export const WALK = [
+    "deploy",
+    "update",
+    "lockdown",
+    "canary",
+    "finalize",
+    "canary",
+    "lockdown",
+    "canary",
+    "lockdown",
+    "update",
+    "deploy",
+] as const;
 
 /**
  * Istio in the loop (apiserver target): the program installs Istio from its charts (served on
@@ -67,9 +98,15 @@ export const WALK = ["deploy", "update", "lockdown", "canary", "finalize", "cana
  * Istio tools, the walk falls back to stand-ins (Istio's CRDs, a gateway Service) and says so.
  */
 function istioInTheLoop(): { ok: true } | { ok: false; why: string } {
-    if (target !== "apiserver") return { ok: false, why: "the cluster target installs Istio from the real chart repository" };
-    if (!fs.existsSync(SHARED_CHART_REPOSITORY)) return { ok: false, why: `${SHARED_CHART_REPOSITORY} (Istio 1.30.3's charts) is not beside the project` };
-    if (!LoopbackIstiod.available()) return { ok: false, why: `${PILOT_DISCOVERY} or istioctl is not built (bash scripts/istio-tools.sh builds them)` };
+    if (target !== "apiserver")
+        return { ok: false, why: "the cluster target installs Istio from the real chart repository" };
+    if (!fs.existsSync(SHARED_CHART_REPOSITORY))
+        return { ok: false, why: `${SHARED_CHART_REPOSITORY} (Istio 1.30.3's charts) is not beside the project` };
+    if (!LoopbackIstiod.available())
+        return {
+            ok: false,
+            why: `${PILOT_DISCOVERY} or istioctl is not built (bash scripts/istio-tools.sh builds them)`,
+        };
     return { ok: true };
 }
 const ISTIO = istioInTheLoop();
@@ -90,7 +127,13 @@ function expectedChanges(from: string, to: string) {
 /** The planned creates whose object is already in the cluster: each would fail with AlreadyExists. */
 async function createsOfExistingObjects(kube: KubeClient, planned: PlannedStep[]): Promise<string[]> {
     const existing: string[] = [];
-    for (const step of planned.filter((s) => CREATING.includes(s.op) && s.object && s.type.startsWith("kubernetes:") && !s.type.startsWith("kubernetes:helm.sh"))) {
+    for (const step of planned.filter(
+        (s) =>
+            CREATING.includes(s.op) &&
+            s.object &&
+            s.type.startsWith("kubernetes:") &&
+            !s.type.startsWith("kubernetes:helm.sh"),
+    )) {
         if (await kube.exists(step.object!)) existing.push(`${step.op} ${step.label} (${step.urn})`);
     }
     return existing;
@@ -120,28 +163,53 @@ describe(`end to end (${target}): the real engine, the real program, a real API 
         describe("a cluster with nothing installed", function () {
             it("the first preview with istio.install=true (the default) plans Istio, the app and the gateway's address", async function () {
                 if (!fs.existsSync(SHARED_CHART_REPOSITORY)) {
-                    process.stderr.write(`e2e: skipped the first preview with istio.install=true: ${SHARED_CHART_REPOSITORY} (Istio's charts) is not beside the project\n`);
+                    process.stderr.write(
+                        `e2e: skipped the first preview with istio.install=true: ${SHARED_CHART_REPOSITORY} (Istio's charts) is not beside the project\n`,
+                    );
                     this.skip();
                 }
                 const charts = await serveFolder(SHARED_CHART_REPOSITORY);
-                const stack = await EphemeralStack.create({ program: process.env.E2E_PROGRAM === "inline" ? "inline" : "local" });
+                const stack = await EphemeralStack.create({
+                    program: process.env.E2E_PROGRAM === "inline" ? "inline" : "local",
+                });
                 try {
-                    assert.deepEqual(await kube.list("Namespace").then((l) => l.map((n) => n.metadata.name).filter((n) => /istio|voting/.test(n))), [], "the cluster must start empty");
-                    await stack.configure({
-                        ...baseSettings(),
-                        "istio.chartRepository": charts.url,
-                        "istio.gatewayServiceType": "NodePort",
-                        "images.build": "false",
-                        "images.registry": "registry.e2e.invalid",
-                    }, SECRETS);
+                    assert.deepEqual(
+                        await kube
+                            .list("Namespace")
+                            .then((l) => l.map((n) => n.metadata.name).filter((n) => /istio|voting/.test(n))),
+                        [],
+                        "the cluster must start empty",
+                    );
+                    await stack.configure(
+                        {
+                            ...baseSettings(),
+                            "istio.chartRepository": charts.url,
+                            "istio.gatewayServiceType": "NodePort",
+                            "images.build": "false",
+                            "images.registry": "registry.e2e.invalid",
+                        },
+                        SECRETS,
+                    );
                     const t = Date.now();
                     const planned = await stack.preview();
                     timings.push(`first preview, nothing installed ${Date.now() - t} ms`);
                     const releases = planned.filter((s) => s.type === "kubernetes:helm.sh/v3:Release");
-                    assert.deepEqual(releases.map((s) => `${s.op} ${s.label}`).sort(), ["create Release/istio-base", "create Release/istio-gateway", "create Release/istio-istiod"]);
-                    const read = planned.find((s) => s.type === "kubernetes:core/v1:Service" && s.op.startsWith("read"));
-                    assert.ok(read, `the gateway Service's read is planned: ${planned.map((s) => `${s.op} ${s.label}`).join(", ")}`);
-                    const app = planned.filter((s) => s.namespace === APP_NAMESPACE && s.op === "create").map((s) => s.label).sort();
+                    assert.deepEqual(releases.map((s) => `${s.op} ${s.label}`).sort(), [
+                        "create Release/istio-base",
+                        "create Release/istio-gateway",
+                        "create Release/istio-istiod",
+                    ]);
+                    const read = planned.find(
+                        (s) => s.type === "kubernetes:core/v1:Service" && s.op.startsWith("read"),
+                    );
+                    assert.ok(
+                        read,
+                        `the gateway Service's read is planned: ${planned.map((s) => `${s.op} ${s.label}`).join(", ")}`,
+                    );
+                    const app = planned
+                        .filter((s) => s.namespace === APP_NAMESPACE && s.op === "create")
+                        .map((s) => s.label)
+                        .sort();
                     assert.deepEqual(app, EXPECTED.deploy.filter((l) => l !== "Namespace/voting").sort());
                     assert.deepEqual(await createsOfExistingObjects(kube, planned), []);
                 } finally {
@@ -175,14 +243,27 @@ describe(`end to end (${target}): the real engine, the real program, a real API 
                     charts = await serveFolder(SHARED_CHART_REPOSITORY);
                     loadBalancer = standInLoadBalancer(kube);
                     istiod = LoopbackIstiod.startWhenInstalled(kube, kubeconfig);
-                    Object.assign(settings, { "istio.chartRepository": charts.url, "istio.values": JSON.stringify(webhookValues()) });
-                    timings.push(`cluster stand-ins (storage class and volumes, load balancer), charts served, istiod waiting for its chart ${Date.now() - t} ms`);
+                    Object.assign(settings, {
+                        "istio.chartRepository": charts.url,
+                        "istio.values": JSON.stringify(webhookValues()),
+                    });
+                    timings.push(
+                        `cluster stand-ins (storage class and volumes, load balancer), charts served, istiod waiting for its chart ${Date.now() - t} ms`,
+                    );
                 } else {
-                    process.stderr.write(`e2e: Istio is NOT in the loop for this walk (stand-ins: Istio's CRDs and a gateway Service; no validation, injection or analyzers): ${ISTIO.why}\n`);
+                    process.stderr.write(
+                        `e2e: Istio is NOT in the loop for this walk (stand-ins: Istio's CRDs and a gateway Service; no validation, injection or analyzers): ${ISTIO.why}\n`,
+                    );
                     const source = await installIstioCrds(kube);
                     await installGatewayStandIn(kube, gatewayName, gatewayNamespace);
-                    timings.push(`cluster stand-ins (Istio CRDs from ${source}, gateway Service, storage class and volumes) ${Date.now() - t} ms`);
-                    Object.assign(settings, { "istio.install": "false", "istio.gatewayName": gatewayName, "istio.gatewayNamespace": gatewayNamespace });
+                    timings.push(
+                        `cluster stand-ins (Istio CRDs from ${source}, gateway Service, storage class and volumes) ${Date.now() - t} ms`,
+                    );
+                    Object.assign(settings, {
+                        "istio.install": "false",
+                        "istio.gatewayName": gatewayName,
+                        "istio.gatewayNamespace": gatewayNamespace,
+                    });
                 }
             }
             Object.assign(settings, extraSettings);
@@ -202,13 +283,16 @@ describe(`end to end (${target}): the real engine, the real program, a real API 
         });
 
         async function liveObjects(): Promise<KubeObject[]> {
-            return (await Promise.all(KINDS.map((kind) => kube.list(kind, APP_NAMESPACE)))).flat()
+            return (await Promise.all(KINDS.map((kind) => kube.list(kind, APP_NAMESPACE))))
+                .flat()
                 .filter((o) => !(o.kind === "ConfigMap" && CONTROL_PLANE_CONFIGMAPS.includes(o.metadata.name)));
         }
 
         async function volumeUids(): Promise<Record<string, string | undefined>> {
             const claims = await kube.list("PersistentVolumeClaim", APP_NAMESPACE);
-            return Object.fromEntries(VOLUMES.map((name) => [name, claims.find((c) => c.metadata.name === name)?.metadata.uid]));
+            return Object.fromEntries(
+                VOLUMES.map((name) => [name, claims.find((c) => c.metadata.name === name)?.metadata.uid]),
+            );
         }
 
         WALK.forEach((stage, i) => {
@@ -224,21 +308,48 @@ describe(`end to end (${target}): the real engine, the real program, a real API 
                 // Kubernetes provider 4.29+ creates client-side: a create of an object that is in the
                 // cluster fails with AlreadyExists. The provider built here (4.25) would upsert it
                 // silently, so the harness checks it itself.
-                assert.deepEqual(await createsOfExistingObjects(kube, planned), [], "planned creates of objects the cluster already holds");
+                assert.deepEqual(
+                    await createsOfExistingObjects(kube, planned),
+                    [],
+                    "planned creates of objects the cluster already holds",
+                );
                 const replacing = planned.filter((s) => REPLACING.includes(s.op));
-                assert.deepEqual(replacing.map((s) => `${s.op} ${s.label}`), [], "nothing may be replaced");
+                assert.deepEqual(
+                    replacing.map((s) => `${s.op} ${s.label}`),
+                    [],
+                    "nothing may be replaced",
+                );
                 const inApp = planned.filter((s) => s.namespace === APP_NAMESPACE);
-                const ops = (...names: string[]) => inApp.filter((s) => names.includes(s.op)).map((s) => s.label).sort();
+                const ops = (...names: string[]) =>
+                    inApp
+                        .filter((s) => names.includes(s.op))
+                        .map((s) => s.label)
+                        .sort();
                 for (const volume of inApp.filter((s) => s.label.startsWith("PersistentVolumeClaim/"))) {
                     assert.ok(volume.protect, `${volume.label} is not protected`);
                 }
                 if (!from) {
-                    assert.deepEqual(ops("create"), [...EXPECTED[stage]].filter((l) => l !== "Namespace/voting").sort());
+                    assert.deepEqual(
+                        ops("create"),
+                        [...EXPECTED[stage]].filter((l) => l !== "Namespace/voting").sort(),
+                    );
                     return;
                 }
-                assert.deepEqual({ create: ops("create"), update: ops("update"), delete: ops("delete", "discard") }, expectedChanges(from, stage));
-                const outside = planned.filter((s) => s.namespace !== APP_NAMESPACE && !["same", "read"].includes(s.op) && !/^pulumi:pulumi:Stack$/.test(s.type));
-                assert.deepEqual(outside.map((s) => `${s.op} ${s.label}`), [], "a stage change touches nothing outside the app namespace (cluster, Istio, the namespace itself)");
+                assert.deepEqual(
+                    { create: ops("create"), update: ops("update"), delete: ops("delete", "discard") },
+                    expectedChanges(from, stage),
+                );
+                const outside = planned.filter(
+                    (s) =>
+                        s.namespace !== APP_NAMESPACE &&
+                        !["same", "read"].includes(s.op) &&
+                        !/^pulumi:pulumi:Stack$/.test(s.type),
+                );
+                assert.deepEqual(
+                    outside.map((s) => `${s.op} ${s.label}`),
+                    [],
+                    "a stage change touches nothing outside the app namespace (cluster, Istio, the namespace itself)",
+                );
             });
 
             it(`${step}: pulumi up, then the cluster holds the stage's objects, the same volumes, and routes`, async () => {
@@ -251,11 +362,20 @@ describe(`end to end (${target}): the real engine, the real program, a real API 
                     await istiod.ready();
                     if (validatedBefore !== undefined) {
                         // Every Istio object the up created or updated went through istiod's validation.
-                        const applied = planned.filter((s) => ISTIO_KINDS.test(s.type) && ["create", "update"].includes(s.op)).length;
+                        const applied = planned.filter(
+                            (s) => ISTIO_KINDS.test(s.type) && ["create", "update"].includes(s.op),
+                        ).length;
                         const validated = (await istiod.counter("galley_validation_passed")) - validatedBefore;
-                        assert.ok(validated >= applied, `istiod validated ${validated} objects during the up, which applied ${applied} Istio objects`);
+                        assert.ok(
+                            validated >= applied,
+                            `istiod validated ${validated} objects during the up, which applied ${applied} Istio objects`,
+                        );
                     }
-                    assert.equal(outputs.ingressUrl?.value, `http://${STAND_IN_LOAD_BALANCER_IP}/`, "the gateway's load-balancer address as the stack's ingress URL");
+                    assert.equal(
+                        outputs.ingressUrl?.value,
+                        `http://${STAND_IN_LOAD_BALANCER_IP}/`,
+                        "the gateway's load-balancer address as the stack's ingress URL",
+                    );
                 }
 
                 const objects = await liveObjects();
@@ -273,18 +393,27 @@ describe(`end to end (${target}): the real engine, the real program, a real API 
                     // As on AKS (WaitForFirstConsumer): a claim binds when its store's pod first runs,
                     // and a claim no store has used yet (MySQL's, before canary) stays Pending.
                     for (const claim of await kube.list("PersistentVolumeClaim", APP_NAMESPACE)) {
-                        const store = claim.metadata.labels?.version === "1.0" ? "Deployment/voting-storage-1-0" : "Deployment/voting-storage-2-0";
+                        const store =
+                            claim.metadata.labels?.version === "1.0"
+                                ? "Deployment/voting-storage-1-0"
+                                : "Deployment/voting-storage-2-0";
                         if (EXPECTED[stage].includes(store)) usedVolumes.add(claim.metadata.name);
                         const phase = usedVolumes.has(claim.metadata.name) ? "Bound" : "Pending";
                         await until(`${claim.metadata.name} to be ${phase}`, 60, async () =>
-                            (await kube.get("PersistentVolumeClaim", APP_NAMESPACE, claim.metadata.name))?.status?.phase === phase ? true : undefined);
+                            (await kube.get("PersistentVolumeClaim", APP_NAMESPACE, claim.metadata.name))?.status
+                                ?.phase === phase
+                                ? true
+                                : undefined,
+                        );
                     }
                 }
 
                 if (expectReady) {
                     await until(`the Deployments of ${stage} to be available`, 120, async () => {
                         const deployments = await kube.list("Deployment", APP_NAMESPACE);
-                        return deployments.every((d) => (d.status?.availableReplicas ?? 0) >= d.spec.replicas) ? true : undefined;
+                        return deployments.every((d) => (d.status?.availableReplicas ?? 0) >= d.spec.replicas)
+                            ? true
+                            : undefined;
                     });
                     await checkStorageEndpoints(stage);
                 }
@@ -293,11 +422,22 @@ describe(`end to end (${target}): the real engine, the real program, a real API 
                 const cluster = clusterOfObjects(objects, gatewayName);
                 const routes = ROUTES[stage];
                 const key = (x: unknown) => JSON.stringify(x);
-                for (const [cookies, wanted] of [[NO_FLAG, routes.withoutFlag], [FLAG, routes.withFlag]] as const) {
+                for (const [cookies, wanted] of [
+                    [NO_FLAG, routes.withoutFlag],
+                    [FLAG, routes.withFlag],
+                ] as const) {
                     for (const cookie of cookies) {
                         const outcomes = followUserRequest(cluster, cookie);
-                        assert.deepEqual(outcomes.filter((o) => o.error), [], `${stage}, cookie ${cookie}: ${show(outcomes)}`);
-                        assert.deepEqual(outcomes.map((o) => key([o.path, Math.round(o.share * 1000) / 10])).sort(), wanted.map(key).sort(), show(outcomes));
+                        assert.deepEqual(
+                            outcomes.filter((o) => o.error),
+                            [],
+                            `${stage}, cookie ${cookie}: ${show(outcomes)}`,
+                        );
+                        assert.deepEqual(
+                            outcomes.map((o) => key([o.path, Math.round(o.share * 1000) / 10])).sort(),
+                            wanted.map(key).sort(),
+                            show(outcomes),
+                        );
                     }
                 }
                 expectStorageClientsServed(cluster, `${stage}, on the stored objects`);
@@ -308,9 +448,18 @@ describe(`end to end (${target}): the real engine, the real program, a real API 
                     const appPods = await checkSidecarsInjected(stage);
                     await checkIstioValidatesStoredObjects(stage);
                     const messages = await analyzeLive(kubeconfig, APP_NAMESPACE);
-                    assert.deepEqual(atLeastWarning(messages), [], `istioctl analyze -n voting after the up to ${stage}:\n${showMessages(messages)}`);
-                    const counted = await istiod.counters(["galley_validation_passed", "sidecar_injection_success_total"]);
-                    timings.push(`  istio after ${step}: ${appPods} app pods injected, istiod counted ${counted.galley_validation_passed} validations and ${counted.sidecar_injection_success_total} injections so far; istioctl analyze: ${messages.length ? messages.map((m) => `${m.level} ${m.code}`).join(", ") : "no message"}`);
+                    assert.deepEqual(
+                        atLeastWarning(messages),
+                        [],
+                        `istioctl analyze -n voting after the up to ${stage}:\n${showMessages(messages)}`,
+                    );
+                    const counted = await istiod.counters([
+                        "galley_validation_passed",
+                        "sidecar_injection_success_total",
+                    ]);
+                    timings.push(
+                        `  istio after ${step}: ${appPods} app pods injected, istiod counted ${counted.galley_validation_passed} validations and ${counted.sidecar_injection_success_total} injections so far; istioctl analyze: ${messages.length ? messages.map((m) => `${m.level} ${m.code}`).join(", ") : "no message"}`,
+                    );
                 }
 
                 if (!renderChecked.has(stage)) {
@@ -324,7 +473,10 @@ describe(`end to end (${target}): the real engine, the real program, a real API 
                     // A LoadBalancer's address from the stack; with a NodePort or ClusterIP gateway
                     // (plain kind) the URL the user maps to it (extraPortMappings, port-forward).
                     const url = process.env.E2E_INGRESS_URL || (await stack!.stack.outputs()).ingressUrl?.value;
-                    assert.ok(url, "no ingress URL: the gateway Service has no load-balancer address; set E2E_INGRESS_URL");
+                    assert.ok(
+                        url,
+                        "no ingress URL: the gateway Service has no load-balancer address; set E2E_INGRESS_URL",
+                    );
                     await checkStageThroughIngress(stage, url);
                     if (STRICT_MTLS_STAGES.includes(stage)) await checkPlaintextRefused(kube);
                 });
@@ -339,15 +491,26 @@ describe(`end to end (${target}): the real engine, the real program, a real API 
                     inlineProgram: async () => {
                         const provider = new k8s.Provider("e2e", { kubeconfig });
                         // Valid for the CRD's schema; istiod refuses the regex (RE2 cannot compile it).
-                        new k8s.apiextensions.CustomResource("invalid-route", {
-                            apiVersion: "networking.istio.io/v1",
-                            kind: "VirtualService",
-                            metadata: { name: "e2e-invalid-route", namespace: APP_NAMESPACE },
-                            spec: {
-                                hosts: [serviceHost("voting-app")],
-                                http: [{ match: [{ headers: { cookie: { regex: "^(.*?;)?(featureflag=on(;.*)?$" } } }], route: [{ destination: { host: serviceHost("voting-app") } }] }],
+                        new k8s.apiextensions.CustomResource(
+                            "invalid-route",
+                            {
+                                apiVersion: "networking.istio.io/v1",
+                                kind: "VirtualService",
+                                metadata: { name: "e2e-invalid-route", namespace: APP_NAMESPACE },
+                                spec: {
+                                    hosts: [serviceHost("voting-app")],
+                                    http: [
+                                        {
+                                            match: [
+                                                { headers: { cookie: { regex: "^(.*?;)?(featureflag=on(;.*)?$" } } },
+                                            ],
+                                            route: [{ destination: { host: serviceHost("voting-app") } }],
+                                        },
+                                    ],
+                                },
                             },
-                        }, { provider });
+                            { provider },
+                        );
                     },
                 });
                 try {
@@ -368,7 +531,21 @@ describe(`end to end (${target}): the real engine, the real program, a real API 
                     apiVersion: "networking.istio.io/v1",
                     kind: "VirtualService",
                     metadata: { name: "e2e-analyzer-control", namespace: APP_NAMESPACE },
-                    spec: { hosts: [serviceHost("voting-analytics")], http: [{ route: [{ destination: { host: serviceHost("voting-analytics"), subset: "no-such-subset" } }] }] },
+                    spec: {
+                        hosts: [serviceHost("voting-analytics")],
+                        http: [
+                            {
+                                route: [
+                                    {
+                                        destination: {
+                                            host: serviceHost("voting-analytics"),
+                                            subset: "no-such-subset",
+                                        },
+                                    },
+                                ],
+                            },
+                        ],
+                    },
                 };
                 await kube.ensure(control);
                 try {
@@ -394,7 +571,10 @@ describe(`end to end (${target}): the real engine, the real program, a real API 
             assert.ok(error, "destroy went through the protected volumes");
             assert.match(error.message, /protected/);
             assert.deepEqual(await volumeUids(), before, "a volume is gone or was re-created");
-            assert.ok(await kube.get("Namespace", undefined, APP_NAMESPACE), "the namespace (and with it the volumes) was deleted");
+            assert.ok(
+                await kube.get("Namespace", undefined, APP_NAMESPACE),
+                "the namespace (and with it the volumes) was deleted",
+            );
         });
 
         it("with data.protect=false applied, pulumi destroy removes everything, the votes' volumes and the namespace too", async () => {
@@ -404,7 +584,9 @@ describe(`end to end (${target}): the real engine, the real program, a real API 
             await stack!.destroy((line) => log(line));
             timings.push(`destroy ${Date.now() - t} ms`);
             assert.deepEqual(Object.values(await volumeUids()).filter(Boolean), []);
-            await until(`the namespace ${APP_NAMESPACE} to be gone`, 120, async () => ((await kube.get("Namespace", undefined, APP_NAMESPACE)) ? undefined : true));
+            await until(`the namespace ${APP_NAMESPACE} to be gone`, 120, async () =>
+                (await kube.get("Namespace", undefined, APP_NAMESPACE)) ? undefined : true,
+            );
         });
 
         /**
@@ -413,25 +595,45 @@ describe(`end to end (${target}): the real engine, the real program, a real API 
          */
         async function checkStorageEndpoints(stage: string) {
             const pods = await kube.list("Pod", APP_NAMESPACE);
-            const versionOf = new Map(pods.map((p) => [p.metadata.name, `${p.metadata.labels?.app}@${p.metadata.labels?.version}`]));
-            const wanted: Record<string, string> = { "tcp-redis": "voting-storage@1.0", "tcp-mysql": "voting-storage@2.0" };
-            const running = new Set(EXPECTED[stage].filter((l) => l.startsWith("Deployment/voting-storage-")).map((l) => `voting-storage@${l.slice(-3).replace("-", ".")}`));
+            const versionOf = new Map(
+                pods.map((p) => [p.metadata.name, `${p.metadata.labels?.app}@${p.metadata.labels?.version}`]),
+            );
+            const wanted: Record<string, string> = {
+                "tcp-redis": "voting-storage@1.0",
+                "tcp-mysql": "voting-storage@2.0",
+            };
+            const running = new Set(
+                EXPECTED[stage]
+                    .filter((l) => l.startsWith("Deployment/voting-storage-"))
+                    .map((l) => `voting-storage@${l.slice(-3).replace("-", ".")}`),
+            );
             const byPort = new Map<string, string[]>();
             await until(`the storage Service's endpoints at ${stage}`, 60, async () => {
                 byPort.clear();
-                const slices = (await kube.list("EndpointSlice", APP_NAMESPACE)).filter((s) => s.metadata.labels?.["kubernetes.io/service-name"] === "voting-storage");
+                const slices = (await kube.list("EndpointSlice", APP_NAMESPACE)).filter(
+                    (s) => s.metadata.labels?.["kubernetes.io/service-name"] === "voting-storage",
+                );
                 for (const slice of slices) {
                     for (const port of slice.ports ?? []) {
                         const list = byPort.get(port.name) ?? [];
-                        for (const ep of slice.endpoints ?? []) list.push(versionOf.get(ep.targetRef?.name) ?? `unknown pod ${ep.targetRef?.name}`);
+                        for (const ep of slice.endpoints ?? [])
+                            list.push(versionOf.get(ep.targetRef?.name) ?? `unknown pod ${ep.targetRef?.name}`);
                         byPort.set(port.name, list);
                     }
                 }
-                return Object.entries(wanted).every(([port, version]) => (byPort.get(port)?.length ?? 0) > 0 === running.has(version)) ? true : undefined;
+                return Object.entries(wanted).every(
+                    ([port, version]) => (byPort.get(port)?.length ?? 0) > 0 === running.has(version),
+                )
+                    ? true
+                    : undefined;
             });
             for (const [port, version] of Object.entries(wanted)) {
                 const endpoints = byPort.get(port) ?? [];
-                assert.deepEqual([...new Set(endpoints)], running.has(version) ? [version] : [], `${stage}: endpoints of voting-storage port ${port}`);
+                assert.deepEqual(
+                    [...new Set(endpoints)],
+                    running.has(version) ? [version] : [],
+                    `${stage}: endpoints of voting-storage port ${port}`,
+                );
             }
         }
 
@@ -441,11 +643,25 @@ describe(`end to end (${target}): the real engine, the real program, a real API 
          */
         /** Returns how many of the app's pods it checked. */
         async function checkSidecarsInjected(stage: string): Promise<number> {
-            const pods = [...(await kube.list("Pod", APP_NAMESPACE)), ...(await kube.list("Pod", gatewayNamespace))].filter((p) => !p.metadata.deletionTimestamp);
+            const pods = [
+                ...(await kube.list("Pod", APP_NAMESPACE)),
+                ...(await kube.list("Pod", gatewayNamespace)),
+            ].filter((p) => !p.metadata.deletionTimestamp);
             assert.ok(pods.length > 0, `${stage}: no pods`);
-            const proxyOf = (p: KubeObject) => [...(p.spec.containers ?? []), ...(p.spec.initContainers ?? [])].find((c: any) => c.name === "istio-proxy");
-            const missing = pods.filter((p) => !proxyOf(p) || !(p.metadata.annotations as Record<string, string> | undefined)?.["sidecar.istio.io/status"]);
-            assert.deepEqual(missing.map((p) => `${p.metadata.namespace}/${p.metadata.name}`), [], `${stage}: pods without an injected istio-proxy`);
+            const proxyOf = (p: KubeObject) =>
+                [...(p.spec.containers ?? []), ...(p.spec.initContainers ?? [])].find(
+                    (c: any) => c.name === "istio-proxy",
+                );
+            const missing = pods.filter(
+                (p) =>
+                    !proxyOf(p) ||
+                    !(p.metadata.annotations as Record<string, string> | undefined)?.["sidecar.istio.io/status"],
+            );
+            assert.deepEqual(
+                missing.map((p) => `${p.metadata.namespace}/${p.metadata.name}`),
+                [],
+                `${stage}: pods without an injected istio-proxy`,
+            );
             return pods.filter((p) => p.metadata.namespace === APP_NAMESPACE).length;
         }
 
@@ -456,14 +672,24 @@ describe(`end to end (${target}): the real engine, the real program, a real API 
          * loopback istiod answers (kwok reports the chart's istiod pods ready at once).
          */
         async function checkIstioValidatesStoredObjects(stage: string) {
-            const objects = (await Promise.all(["Gateway", "VirtualService", "DestinationRule", "PeerAuthentication"].map((k) => kube.list(k, APP_NAMESPACE)))).flat();
+            const objects = (
+                await Promise.all(
+                    ["Gateway", "VirtualService", "DestinationRule", "PeerAuthentication"].map((k) =>
+                        kube.list(k, APP_NAMESPACE),
+                    ),
+                )
+            ).flat();
             const before = await istiod!.counter("galley_validation_passed");
             for (const o of objects) {
                 const path = await kube.pathOf(o);
                 await kube.request("PUT", `${path}?dryRun=All`, o);
             }
             const validated = (await istiod!.counter("galley_validation_passed")) - before;
-            assert.equal(validated, objects.length, `${stage}: istiod validated ${validated} of the ${objects.length} Istio objects sent as a dry run`);
+            assert.equal(
+                validated,
+                objects.length,
+                `${stage}: istiod validated ${validated} of the ${objects.length} Istio objects sent as a dry run`,
+            );
         }
 
         /**
@@ -480,7 +706,9 @@ describe(`end to end (${target}): the real engine, the real program, a real API 
             for (const text of documents) {
                 const object = YAML.parse(text);
                 await kube.applyYamlDryRun(object, text).catch((err: Error) => {
-                    throw new Error(`${stage}: the API server does not read render's ${object.kind}/${object.metadata.name} as meant: ${err.message}`);
+                    throw new Error(
+                        `${stage}: the API server does not read render's ${object.kind}/${object.metadata.name} as meant: ${err.message}`,
+                    );
                 });
             }
         }

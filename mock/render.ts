@@ -13,7 +13,12 @@ import { appObjects, KubernetesObject, runProgram } from "./runProgram";
 export function redact(object: KubernetesObject): KubernetesObject {
     if (object.kind !== "Secret") return object;
     const hide = (data?: Record<string, string>) =>
-        data && Object.fromEntries(Object.keys(data).sort().map((k) => [k, "<redacted>"]));
+        data &&
+        Object.fromEntries(
+            Object.keys(data)
+                .sort()
+                .map((k) => [k, "<redacted>"]),
+        );
     const { data, stringData, ...rest } = object;
     return { ...rest, ...(data ? { data: hide(data) } : {}), ...(stringData ? { stringData: hide(stringData) } : {}) };
 }
@@ -24,7 +29,9 @@ export function redact(object: KubernetesObject): KubernetesObject {
  * argument `yes`, `on` or `12:30`, which 1.1 would read as a boolean or a number, is quoted.
  */
 export function toYaml(objects: KubernetesObject[]): string {
-    return objects.map((o) => YAML.stringify(redact(o), { version: "1.1", sortMapEntries: true, lineWidth: 0 })).join("---\n");
+    return objects
+        .map((o) => YAML.stringify(redact(o), { version: "1.1", sortMapEntries: true, lineWidth: 0 }))
+        .join("---\n");
 }
 
 async function main(argv: string[]): Promise<number> {
@@ -45,7 +52,9 @@ async function main(argv: string[]): Promise<number> {
         return 2;
     }
     if (values.help) {
-        process.stdout.write(`usage: npm run --silent render -- --stage <${STAGE_NAMES.join("|")}> [--canary-weight N] [--config key=value ...]\n`);
+        process.stdout.write(
+            `usage: npm run --silent render -- --stage <${STAGE_NAMES.join("|")}> [--canary-weight N] [--config key=value ...]\n`,
+        );
         return 0;
     }
     const config: Record<string, string> = {};

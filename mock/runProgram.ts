@@ -5,12 +5,17 @@
  *
  * Like the engine, it applies the defaults that Pulumi.yaml declares before the program runs.
  */
+import * as crypto from "crypto";
 import * as fs from "fs";
 import * as path from "path";
 import * as pulumi from "@pulumi/pulumi";
 import { specialSecretSig, specialSigKey } from "@pulumi/pulumi/runtime/rpc";
 import * as YAML from "yaml";
 import { APP_NAMESPACE } from "../stages/names";
+
+/** The SDK's runtime settings module: `waitForRPCs` is not in its typings (see SDK_INTERNALS). */
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+const sdkRuntimeSettings = require("@pulumi/pulumi/runtime/settings") as { waitForRPCs(): Promise<void> };
 
 export const PROJECT_DIR = path.resolve(__dirname, "..");
 
@@ -96,7 +101,9 @@ export function engineConfig(config: StackConfig): Record<string, string> {
     const { name, defaults } = projectSettings();
     const merged: Record<string, unknown> = JSON.parse(JSON.stringify(defaults));
     for (const [key, value] of Object.entries(config)) setPath(merged, key, value);
-    return Object.fromEntries(Object.entries(merged).map(([k, v]) => [`${name}:${k}`, typeof v === "object" ? JSON.stringify(v) : String(v)]));
+    return Object.fromEntries(
+        Object.entries(merged).map(([k, v]) => [`${name}:${k}`, typeof v === "object" ? JSON.stringify(v) : String(v)]),
+    );
 }
 
 /** Deterministic stand-ins for what providers would return. */
@@ -124,14 +131,20 @@ class StandInMocks implements pulumi.runtime.Mocks {
                 state.id = `/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/rg/providers/Microsoft.ContainerRegistry/registries/${state.name}`;
                 break;
             case "docker-build:index:Image": {
-                const digest = require("crypto").createHash("sha256").update(JSON.stringify(args.inputs)).digest("hex");
+                const digest = crypto.createHash("sha256").update(JSON.stringify(args.inputs)).digest("hex");
                 state.digest = `sha256:${digest}`;
                 state.ref = `${args.inputs.tags[0]}@sha256:${digest}`;
                 break;
             }
             case "kubernetes:helm.sh/v3:Release":
                 // What the provider reports once the release is installed.
-                state.status = { name: args.inputs.name, namespace: args.inputs.namespace, chart: args.inputs.chart, version: args.inputs.version, status: "deployed" };
+                state.status = {
+                    name: args.inputs.name,
+                    namespace: args.inputs.namespace,
+                    chart: args.inputs.chart,
+                    version: args.inputs.version,
+                    status: "deployed",
+                };
                 break;
             case "kubernetes:core/v1:Service":
                 if (args.id) {
@@ -154,7 +167,12 @@ class StandInMocks implements pulumi.runtime.Mocks {
             return { username: "pushuser", passwords: [{ name: "password", value: "mock-registry-password" }] };
         }
         if (args.token === "azure-native:authorization:getClientConfig") {
-            return { clientId: "c", objectId: "o", subscriptionId: "00000000-0000-0000-0000-000000000000", tenantId: "t" };
+            return {
+                clientId: "c",
+                objectId: "o",
+                subscriptionId: "00000000-0000-0000-0000-000000000000",
+                tenantId: "t",
+            };
         }
         throw new Error(`no stand-in for the call ${args.token}`);
     }
@@ -182,7 +200,11 @@ async function settle(value: unknown): Promise<{ value: unknown; secret: boolean
     if (pulumi.Output.isInstance(value)) {
         const output = value as pulumi.Output<unknown>;
         // The SDK's Output internals: isKnown, isSecret and promise() (an unknown never applies).
-        const internals = output as unknown as { isKnown: Promise<boolean>; isSecret: Promise<boolean>; promise(withUnknowns?: boolean): Promise<unknown> };
+        const internals = output as unknown as {
+            isKnown: Promise<boolean>;
+            isSecret: Promise<boolean>;
+            promise(withUnknowns?: boolean): Promise<unknown>;
+        };
         const [known, secret] = await Promise.all([internals.isKnown, internals.isSecret]);
         if (!known) return { value: UNKNOWN_OUTPUT, secret };
         const resolved = await internals.promise();
@@ -194,7 +216,10 @@ async function settle(value: unknown): Promise<{ value: unknown; secret: boolean
 
 /** The program threw: `registered` is what it had registered before (the tests want nothing). */
 export class ProgramError extends Error {
-    constructor(public readonly cause: Error, public readonly registered: RegisteredResource[]) {
+    constructor(
+        public readonly cause: Error,
+        public readonly registered: RegisteredResource[],
+    ) {
         super(cause.message);
         this.name = "ProgramError";
     }
@@ -225,7 +250,11 @@ export const SDK_INTERNALS = [
  * Runs index.ts once with `config` (keys without the project prefix, e.g. { stage: "canary" })
  * on top of Pulumi.yaml's defaults. Throws what the program throws.
  */
-export async function runProgram(config: StackConfig = {}, secretConfig: StackConfig = {}, options: RunOptions = {}): Promise<ProgramRun> {
+export async function runProgram(
+    config: StackConfig = {},
+    secretConfig: StackConfig = {},
+    options: RunOptions = {},
+): Promise<ProgramRun> {
     if (running) throw new Error("runProgram is not re-entrant");
     running = true;
     // The SDK records a stack trace on every promise it makes (debuggablePromise, for its leak
@@ -236,8 +265,16 @@ export async function runProgram(config: StackConfig = {}, secretConfig: StackCo
     try {
         const { name } = projectSettings();
         const all = engineConfig({ ...config, ...secretConfig });
-        pulumi.runtime.setAllConfig(all, Object.keys(secretConfig).map((k) => `${name}:${k}`));
-        await pulumi.runtime.setMocks(new StandInMocks(Boolean(options.preview)), name, "mock", Boolean(options.preview));
+        pulumi.runtime.setAllConfig(
+            all,
+            Object.keys(secretConfig).map((k) => `${name}:${k}`),
+        );
+        await pulumi.runtime.setMocks(
+            new StandInMocks(Boolean(options.preview)),
+            name,
+            "mock",
+            Boolean(options.preview),
+        );
 
         const resources: RegisteredResource[] = [];
         const monitor = (pulumi.runtime as any).getMonitor();
@@ -264,16 +301,23 @@ export async function runProgram(config: StackConfig = {}, secretConfig: StackCo
         };
         const register = monitor.registerResource.bind(monitor);
         const readResource = monitor.readResource.bind(monitor);
-        monitor.registerResource = (req: any, callback: any) => { capture(req, false); return register(req, callback); };
-        monitor.readResource = (req: any, callback: any) => { capture(req, true); return readResource(req, callback); };
+        monitor.registerResource = (req: any, callback: any) => {
+            capture(req, false);
+            return register(req, callback);
+        };
+        monitor.readResource = (req: any, callback: any) => {
+            capture(req, true);
+            return readResource(req, callback);
+        };
 
-        // eslint-disable-next-line @typescript-eslint/no-var-requires
+        // The program is loaded only now, under the mocks set above (index.ts is `export =`).
+        // eslint-disable-next-line @typescript-eslint/no-require-imports
         const program: () => Promise<Record<string, unknown>> = require(path.join(PROJECT_DIR, "index"));
         let returned: Record<string, unknown>;
         try {
             returned = await program();
         } catch (err) {
-            await require("@pulumi/pulumi/runtime/settings").waitForRPCs();
+            await sdkRuntimeSettings.waitForRPCs();
             throw new ProgramError(err as Error, resources);
         }
         const outputs: Record<string, unknown> = {};
@@ -283,7 +327,7 @@ export async function runProgram(config: StackConfig = {}, secretConfig: StackCo
             outputs[key] = settled.value;
             if (settled.secret) secretOutputs.push(key);
         }
-        await require("@pulumi/pulumi/runtime/settings").waitForRPCs();
+        await sdkRuntimeSettings.waitForRPCs();
         return { resources, outputs, secretOutputs };
     } finally {
         Error.stackTraceLimit = stackTraceLimit;
@@ -315,7 +359,8 @@ export interface KubernetesObject {
 /** A registered Kubernetes resource as the object sent to the API server. */
 export function asKubernetesObject(resource: RegisteredResource): KubernetesObject | undefined {
     if (!resource.type.startsWith("kubernetes:") || resource.read || !resource.custom) return undefined;
-    if (resource.type.startsWith("kubernetes:helm.sh/") || resource.type === "pulumi:providers:kubernetes") return undefined;
+    if (resource.type.startsWith("kubernetes:helm.sh/") || resource.type === "pulumi:providers:kubernetes")
+        return undefined;
     const { apiVersion, kind } = resource.inputs;
     if (!apiVersion || !kind) return undefined;
     return resource.inputs as KubernetesObject;
@@ -323,7 +368,9 @@ export function asKubernetesObject(resource: RegisteredResource): KubernetesObje
 
 /** The objects of a namespace, and the namespace itself. */
 export function inNamespace(objects: KubernetesObject[], namespace: string = APP_NAMESPACE): KubernetesObject[] {
-    return objects.filter((o) => o.metadata.namespace === namespace || (o.kind === "Namespace" && o.metadata.name === namespace));
+    return objects.filter(
+        (o) => o.metadata.namespace === namespace || (o.kind === "Namespace" && o.metadata.name === namespace),
+    );
 }
 
 /**
@@ -331,7 +378,15 @@ export function inNamespace(objects: KubernetesObject[], namespace: string = APP
  * included) and the namespace itself, sorted deterministically.
  */
 export function appObjects(run: ProgramRun, namespace: string = APP_NAMESPACE): KubernetesObject[] {
-    const objects = inNamespace(run.resources.map(asKubernetesObject).filter((o): o is KubernetesObject => o !== undefined), namespace);
+    const objects = inNamespace(
+        run.resources.map(asKubernetesObject).filter((o): o is KubernetesObject => o !== undefined),
+        namespace,
+    );
     const rank = (kind: string) => (KIND_ORDER.includes(kind) ? KIND_ORDER.indexOf(kind) : KIND_ORDER.length);
-    return objects.sort((a, b) => rank(a.kind) - rank(b.kind) || a.kind.localeCompare(b.kind) || a.metadata.name.localeCompare(b.metadata.name));
+    return objects.sort(
+        (a, b) =>
+            rank(a.kind) - rank(b.kind) ||
+            a.kind.localeCompare(b.kind) ||
+            a.metadata.name.localeCompare(b.metadata.name),
+    );
 }

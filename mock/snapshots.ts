@@ -23,8 +23,16 @@ export interface RenderSnapshot {
 }
 
 export const RENDER_SNAPSHOTS: RenderSnapshot[] = [
-    ...STAGE_NAMES.map((stage) => ({ file: `${stage}.yaml`, command: `npm run --silent render -- --stage ${stage}`, config: { stage } })),
-    { file: "canary-weight-30.yaml", command: "npm run --silent render -- --stage canary --canary-weight 30", config: { stage: "canary", canaryWeight: "30" } },
+    ...STAGE_NAMES.map((stage) => ({
+        file: `${stage}.yaml`,
+        command: `npm run --silent render -- --stage ${stage}`,
+        config: { stage },
+    })),
+    {
+        file: "canary-weight-30.yaml",
+        command: "npm run --silent render -- --stage canary --canary-weight 30",
+        config: { stage: "canary", canaryWeight: "30" },
+    },
 ];
 
 /** What `render` prints for the snapshot's settings (the same function the command calls). */
@@ -43,7 +51,9 @@ async function main(): Promise<void> {
         const text = header(snapshot) + (await renderSnapshot(snapshot));
         const before = fs.existsSync(file) ? fs.readFileSync(file, "utf8") : undefined;
         if (before !== text) fs.writeFileSync(file, text);
-        process.stdout.write(`${before === text ? "unchanged" : before === undefined ? "written  " : "updated  "} snapshots/render/${snapshot.file}\n`);
+        process.stdout.write(
+            `${before === text ? "unchanged" : before === undefined ? "written  " : "updated  "} snapshots/render/${snapshot.file}\n`,
+        );
     }
 }
 

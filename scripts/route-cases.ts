@@ -40,7 +40,15 @@ import {
 
 const WEIGHTS = [0, 30, 100];
 
-function stageCase(name: string, description: string, run: ProgramRun, stage: StageName, weight: number, objects = appObjects(run), options: StateOptions = {}): RouteCase {
+function stageCase(
+    name: string,
+    description: string,
+    run: ProgramRun,
+    stage: StageName,
+    weight: number,
+    objects = appObjects(run),
+    options: StateOptions = {},
+): RouteCase {
     const state = buildState(objects, gatewayReleaseOf(run), ingressHostOf(run), options);
     return {
         name,
@@ -50,16 +58,33 @@ function stageCase(name: string, description: string, run: ProgramRun, stage: St
         cookies: COOKIES,
         expect: {
             users: expectedUsers(stage, weight),
-            storageClients: storageClientsOf(objects.filter((o) => !(options.withoutPods ?? []).includes(o.metadata.name))),
+            storageClients: storageClientsOf(
+                objects.filter((o) => !(options.withoutPods ?? []).includes(o.metadata.name)),
+            ),
             calls: expectedCalls(stage, state.workloads),
         },
         expectFailure: false,
     };
 }
 
-function control(base: { run: ProgramRun; stage: StageName; weight: number; name: string }, what: string, removed: string, detectedAs: string, edit: (objects: KubernetesObject[]) => KubernetesObject[], options: StateOptions = {}): RouteCase {
+function control(
+    base: { run: ProgramRun; stage: StageName; weight: number; name: string },
+    what: string,
+    removed: string,
+    detectedAs: string,
+    edit: (objects: KubernetesObject[]) => KubernetesObject[],
+    options: StateOptions = {},
+): RouteCase {
     const objects = edit(appObjects(base.run));
-    const c = stageCase(`control/${what}`, `${base.name} with ${removed}: the checker must report a problem (${detectedAs})`, base.run, base.stage, base.weight, objects, options);
+    const c = stageCase(
+        `control/${what}`,
+        `${base.name} with ${removed}: the checker must report a problem (${detectedAs})`,
+        base.run,
+        base.stage,
+        base.weight,
+        objects,
+        options,
+    );
     // The expectations stay the base case's: what is removed must show up as a violation of them.
     c.expect.storageClients = stageCase(base.name, "", base.run, base.stage, base.weight).expect.storageClients;
     return { ...c, kind: "control", control: { basedOn: base.name, removed, detectedAs }, expectFailure: true };
@@ -89,23 +114,53 @@ async function main(outDir: string) {
     const cases: RouteCase[] = [];
     const runs = new Map<string, ProgramRun>();
     for (const stage of STAGE_NAMES) runs.set(stage, await runStage(stage));
-    for (const weight of WEIGHTS) runs.set(`canary(${weight})`, await runStage("canary", { canaryWeight: String(weight) }));
-    const defaultWeight = (s: StageName) => (s === "canary" ? Number(runs.get("canary")!.outputs.canaryWeight ?? 0) : 0);
+    for (const weight of WEIGHTS)
+        runs.set(`canary(${weight})`, await runStage("canary", { canaryWeight: String(weight) }));
+    const defaultWeight = (s: StageName) =>
+        s === "canary" ? Number(runs.get("canary")!.outputs.canaryWeight ?? 0) : 0;
 
     for (const stage of STAGE_NAMES) {
-        cases.push(stageCase(`stage/${stage}`, `stage ${stage} with the default settings`, runs.get(stage)!, stage, defaultWeight(stage)));
+        cases.push(
+            stageCase(
+                `stage/${stage}`,
+                `stage ${stage} with the default settings`,
+                runs.get(stage)!,
+                stage,
+                defaultWeight(stage),
+            ),
+        );
     }
     const same = (a: ProgramRun, b: ProgramRun) => JSON.stringify(appObjects(a)) === JSON.stringify(appObjects(b));
     for (const weight of WEIGHTS) {
         const run = runs.get(`canary(${weight})`)!;
-        const alias = weight === defaultWeight("canary") && same(run, runs.get("canary")!) ? " (the default weight: the same objects as stage/canary)" : "";
-        cases.push(stageCase(`canary/weight-${weight}`, `stage canary with canaryWeight ${weight}${alias}`, run, "canary", weight));
+        const alias =
+            weight === defaultWeight("canary") && same(run, runs.get("canary")!)
+                ? " (the default weight: the same objects as stage/canary)"
+                : "";
+        cases.push(
+            stageCase(
+                `canary/weight-${weight}`,
+                `stage canary with canaryWeight ${weight}${alias}`,
+                run,
+                "canary",
+                weight,
+            ),
+        );
     }
 
     // Every state of every `pulumi up` between adjacent stages, both ways; also with the weighted canary.
     const pairs: [string, string][] = STAGE_NAMES.slice(1).map((to, i) => [STAGE_NAMES[i], to]);
-    const weighted: [string, string][] = [["lockdown", "canary(30)"], ["canary(30)", "finalize"]];
-    const transitions = [...pairs, ...weighted].flatMap(([a, b]) => [[a, b], [b, a]] as [string, string][]);
+    const weighted: [string, string][] = [
+        ["lockdown", "canary(30)"],
+        ["canary(30)", "finalize"],
+    ];
+    const transitions = [...pairs, ...weighted].flatMap(
+        ([a, b]) =>
+            [
+                [a, b],
+                [b, a],
+            ] as [string, string][],
+    );
     // States with the same objects (other orders of the same steps, or a state two transitions
     // share) are one case, which names the others.
     let transitionStates = 0;
@@ -146,44 +201,117 @@ async function main(outDir: string) {
     }
 
     // Controls: a real case with one thing removed.
-    const canary = { run: runs.get("canary")!, stage: "canary" as StageName, weight: defaultWeight("canary"), name: "stage/canary" };
-    const canary30 = { run: runs.get("canary(30)")!, stage: "canary" as StageName, weight: 30, name: "canary/weight-30" };
+    const canary = {
+        run: runs.get("canary")!,
+        stage: "canary" as StageName,
+        weight: defaultWeight("canary"),
+        name: "stage/canary",
+    };
+    const canary30 = {
+        run: runs.get("canary(30)")!,
+        stage: "canary" as StageName,
+        weight: 30,
+        name: "canary/weight-30",
+    };
     const finalize = { run: runs.get("finalize")!, stage: "finalize" as StageName, weight: 0, name: "stage/finalize" };
     const deploy = { run: runs.get("deploy")!, stage: "deploy" as StageName, weight: 0, name: "stage/deploy" };
     cases.push(
-        control(canary, "canary-without-destinationrule-voting-app-v2-0", "DestinationRule voting-app-v2-0 removed (a route to an undefined subset)", "undefined-cluster",
-            (objects) => objects.filter(isNot("DestinationRule", "voting-app-v2-0"))),
-        control(canary30, "canary30-without-destinationrule-voting-app-v2-0", "DestinationRule voting-app-v2-0 removed (a weighted route to an undefined subset)", "undefined-cluster",
-            (objects) => objects.filter(isNot("DestinationRule", "voting-app-v2-0"))),
-        control(canary, "canary-without-flag-route", "the feature-flag route removed from VirtualService voting-app", "users",
-            (objects) => objects.map((o) => (o.kind === "VirtualService" && o.metadata.name === "voting-app"
-                ? { ...o, spec: { ...o.spec, http: o.spec.http.filter((r: any) => r.name !== "feature-flag") } }
-                : o))),
-        control(finalize, "finalize-without-storage-2-0-pod", "the pod of Deployment voting-storage-2-0 removed (a subset with no pods)", "no-endpoints",
-            (objects) => objects, { withoutPods: ["voting-storage-2-0"] }),
-        control(canary, "canary-without-storage-route-v1-0", "the TCP route to subset v1-0 removed from VirtualService voting-storage", "call-subset",
-            (objects) => objects.map((o) => (o.kind === "VirtualService" && o.metadata.name === "voting-storage"
-                ? { ...o, spec: { ...o.spec, tcp: o.spec.tcp.filter((r: any) => !r.route.some((d: any) => d.destination.subset === "v1-0")) } }
-                : o))),
-        control(canary, "canary-storage-numeric-target-ports", "the storage Service's named target ports (each port then reaches both engines)", "storage",
-            (objects) => objects.map((o) => (o.kind === "Service" && o.metadata.name === "voting-storage"
-                ? { ...o, spec: { ...o.spec, ports: o.spec.ports.map((p: any) => ({ ...p, targetPort: p.port })) } }
-                : o))),
-        control(canary, "canary-without-analytics-route-to-v2-0", "the HTTP route to-v2-0 (app 2.0 -> analytics 2.0) removed from VirtualService voting-analytics", "users",
-            (objects) => objects.map((o) => (o.kind === "VirtualService" && o.metadata.name === "voting-analytics"
-                ? { ...o, spec: { ...o.spec, http: o.spec.http.filter((r: any) => r.name !== "to-v2-0") } }
-                : o))),
-        control(deploy, "deploy-without-gateway", `Gateway ${APP_GATEWAY_NAME} removed`, "no-match",
-            (objects) => objects.filter((o) => o.kind !== "Gateway")),
+        control(
+            canary,
+            "canary-without-destinationrule-voting-app-v2-0",
+            "DestinationRule voting-app-v2-0 removed (a route to an undefined subset)",
+            "undefined-cluster",
+            (objects) => objects.filter(isNot("DestinationRule", "voting-app-v2-0")),
+        ),
+        control(
+            canary30,
+            "canary30-without-destinationrule-voting-app-v2-0",
+            "DestinationRule voting-app-v2-0 removed (a weighted route to an undefined subset)",
+            "undefined-cluster",
+            (objects) => objects.filter(isNot("DestinationRule", "voting-app-v2-0")),
+        ),
+        control(
+            canary,
+            "canary-without-flag-route",
+            "the feature-flag route removed from VirtualService voting-app",
+            "users",
+            (objects) =>
+                objects.map((o) =>
+                    o.kind === "VirtualService" && o.metadata.name === "voting-app"
+                        ? { ...o, spec: { ...o.spec, http: o.spec.http.filter((r: any) => r.name !== "feature-flag") } }
+                        : o,
+                ),
+        ),
+        control(
+            finalize,
+            "finalize-without-storage-2-0-pod",
+            "the pod of Deployment voting-storage-2-0 removed (a subset with no pods)",
+            "no-endpoints",
+            (objects) => objects,
+            { withoutPods: ["voting-storage-2-0"] },
+        ),
+        control(
+            canary,
+            "canary-without-storage-route-v1-0",
+            "the TCP route to subset v1-0 removed from VirtualService voting-storage",
+            "call-subset",
+            (objects) =>
+                objects.map((o) =>
+                    o.kind === "VirtualService" && o.metadata.name === "voting-storage"
+                        ? {
+                              ...o,
+                              spec: {
+                                  ...o.spec,
+                                  tcp: o.spec.tcp.filter(
+                                      (r: any) => !r.route.some((d: any) => d.destination.subset === "v1-0"),
+                                  ),
+                              },
+                          }
+                        : o,
+                ),
+        ),
+        control(
+            canary,
+            "canary-storage-numeric-target-ports",
+            "the storage Service's named target ports (each port then reaches both engines)",
+            "storage",
+            (objects) =>
+                objects.map((o) =>
+                    o.kind === "Service" && o.metadata.name === "voting-storage"
+                        ? {
+                              ...o,
+                              spec: { ...o.spec, ports: o.spec.ports.map((p: any) => ({ ...p, targetPort: p.port })) },
+                          }
+                        : o,
+                ),
+        ),
+        control(
+            canary,
+            "canary-without-analytics-route-to-v2-0",
+            "the HTTP route to-v2-0 (app 2.0 -> analytics 2.0) removed from VirtualService voting-analytics",
+            "users",
+            (objects) =>
+                objects.map((o) =>
+                    o.kind === "VirtualService" && o.metadata.name === "voting-analytics"
+                        ? { ...o, spec: { ...o.spec, http: o.spec.http.filter((r: any) => r.name !== "to-v2-0") } }
+                        : o,
+                ),
+        ),
+        control(deploy, "deploy-without-gateway", `Gateway ${APP_GATEWAY_NAME} removed`, "no-match", (objects) =>
+            objects.filter((o) => o.kind !== "Gateway"),
+        ),
     );
 
     // The mid-transition check (chains never mix 1.x and 2.0) must catch a crossing.
     if (!crossingBase) throw new Error("route-cases: no state 'after every create/update' of lockdown -> canary");
     {
-        const objects = crossingBase.objects.map((o) => (o.kind === "VirtualService" && o.metadata.name === "voting-analytics"
-            ? { ...o, spec: { ...o.spec, http: o.spec.http.filter((r: any) => r.name !== "to-v1-1") } }
-            : o));
-        const removed = "the HTTP route to-v1-1 (app 1.0 -> analytics 1.1) removed from VirtualService voting-analytics";
+        const objects = crossingBase.objects.map((o) =>
+            o.kind === "VirtualService" && o.metadata.name === "voting-analytics"
+                ? { ...o, spec: { ...o.spec, http: o.spec.http.filter((r: any) => r.name !== "to-v1-1") } }
+                : o,
+        );
+        const removed =
+            "the HTTP route to-v1-1 (app 1.0 -> analytics 1.1) removed from VirtualService voting-analytics";
         cases.push({
             name: "control/transition-lockdown-canary-without-analytics-route-to-v1-1",
             description: `${crossingBase.name} with ${removed}`,

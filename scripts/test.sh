@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The project's one test command (`npm test`, which .ci/run calls):
-#   1. type-check the program and the app (tsc --noEmit, strict);
+#   1. type-check the program and the app (tsc --noEmit, strict), then Prettier's check and ESLint
+#      over both (npm run lint; npm run format rewrites what Prettier would change);
 #   2. Istio's tools (istioctl, pilot-discovery) built or reused, then the program's unit suite
 #      under Pulumi's mock runtime (mocha), istioctl analyze on render's output among it;
 #   3. Istio's config generator on every stage and mid-transition state (go test, tools/istio);
@@ -39,6 +40,13 @@ step "type-check: app"
 [ -d app/node_modules ] || npm --prefix app ci --no-audit --no-fund
 timed npm --prefix app run --silent typecheck ; rc=$?
 count "typecheck (app)" $((rc == 0)) $((rc != 0)) 0 0
+
+step "lint: formatting (Prettier) and ESLint, one style for the program, its tests and the app"
+timed npx --no-install prettier --check --log-level warn . ; rc=$?
+[ "$rc" -eq 0 ] || echo "   formatting differs: npm run format rewrites it"
+count "format (prettier)" $((rc == 0)) $((rc != 0)) 0 0
+timed npx --no-install eslint . ; rc=$?
+count "lint (eslint)" $((rc == 0)) $((rc != 0)) 0 0
 
 step "Istio's own tools: istioctl and pilot-discovery from the istio.io/istio module (built once into .tools/)"
 timed bash scripts/istio-tools.sh build; rc=$?

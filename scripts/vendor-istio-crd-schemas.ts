@@ -19,7 +19,9 @@ export const KINDS: Record<string, string> = {
 };
 
 export function extractSchemas(crdYaml: string): Record<string, unknown> {
-    const crds = YAML.parseAllDocuments(crdYaml).map((d) => d.toJS()).filter((d) => d?.kind === "CustomResourceDefinition");
+    const crds = YAML.parseAllDocuments(crdYaml)
+        .map((d) => d.toJS())
+        .filter((d) => d?.kind === "CustomResourceDefinition");
     const out: Record<string, unknown> = {};
     for (const [key, crdName] of Object.entries(KINDS)) {
         const version = key.split("/")[1];

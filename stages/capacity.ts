@@ -5,7 +5,10 @@
  */
 
 /** CPU/memory requests per container of the app's workloads; the README's node sizing adds them up. */
-export const CONTAINER_REQUESTS: Record<"voting-app" | "voting-analytics" | "redis" | "mysql", { cpu: string; memory: string }> = {
+export const CONTAINER_REQUESTS: Record<
+    "voting-app" | "voting-analytics" | "redis" | "mysql",
+    { cpu: string; memory: string }
+> = {
     "voting-app": { cpu: "50m", memory: "64Mi" },
     "voting-analytics": { cpu: "50m", memory: "64Mi" },
     redis: { cpu: "50m", memory: "64Mi" },

@@ -34,7 +34,10 @@ export function isHelmValues(value: unknown): value is HelmValues {
  * Mirrors the chart's `gateway.selectorLabels` helper: `app` is the gateway's name, `istio` the
  * name without its "istio-" prefix, each overridable through the chart's `labels` value.
  */
-export function gatewaySelectorLabels(gatewayName: string, labels: Record<string, string> = {}): Record<string, string> {
+export function gatewaySelectorLabels(
+    gatewayName: string,
+    labels: Record<string, string> = {},
+): Record<string, string> {
     return { istio: labels.istio || gatewayName.replace(/^istio-/, "") };
 }
 

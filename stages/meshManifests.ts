@@ -99,7 +99,9 @@ export function ingressVirtualService(plan: StagePlan, namespace: string): Virtu
         name: "voting-app",
         component: "voting-app",
         spec: { hosts: ["*"], gateways: [APP_GATEWAY_NAME], http },
-        routesTo: useSubsets ? [...routesTo].sort().map((version) => ({ component: "voting-app" as Component, version })) : [],
+        routesTo: useSubsets
+            ? [...routesTo].sort().map((version) => ({ component: "voting-app" as Component, version }))
+            : [],
     };
 }
 
@@ -121,7 +123,9 @@ export function serviceVirtualServices(plan: StagePlan, namespace: string): Virt
             hosts: [serviceHost("voting-analytics", namespace)],
             http: targets(analyticsRoutes).map((version) => ({
                 name: `to-${subsetName(version)}`,
-                match: analyticsRoutes.filter((r) => r.to.version === version).map((r) => ({ sourceLabels: sourceLabels(r) })),
+                match: analyticsRoutes
+                    .filter((r) => r.to.version === version)
+                    .map((r) => ({ sourceLabels: sourceLabels(r) })),
                 route: [{ destination: destination("voting-analytics", namespace, version, APP_PORT) }],
             })),
         },

@@ -207,7 +207,9 @@ export function changeOrder(name: StageName): "expand" | "contract" {
 
 export function planStage(name: StageName, options: StageOptions): StagePlan {
     const stage = stageByName(name);
-    const workloads = COMPONENTS.flatMap((component) => stage.versions[component].map((version) => w(component, version)));
+    const workloads = COMPONENTS.flatMap((component) =>
+        stage.versions[component].map((version) => w(component, version)),
+    );
     const subsets = Object.fromEntries(COMPONENTS.map((c) => [c, [] as Version[]])) as Record<Component, Version[]>;
     if (stage.meshRouting) {
         const add = (ref: WorkloadRef) => {
@@ -249,7 +251,14 @@ export function subsetName(version: Version): string {
 export function servingVersions(plan: StagePlan): Record<string, Record<string, string>> {
     const analyticsFor = (appVersion: Version): Version[] =>
         plan.stage.meshRouting
-            ? plan.stage.routes.filter((r) => r.from.component === "voting-app" && r.from.version === appVersion && r.to.component === "voting-analytics").map((r) => r.to.version)
+            ? plan.stage.routes
+                  .filter(
+                      (r) =>
+                          r.from.component === "voting-app" &&
+                          r.from.version === appVersion &&
+                          r.to.component === "voting-analytics",
+                  )
+                  .map((r) => r.to.version)
             : plan.stage.versions["voting-analytics"];
     const describe = (appVersions: Version[]) => {
         const analytics = [...new Set(appVersions.flatMap(analyticsFor))].sort();

@@ -148,10 +148,16 @@ export function parseSettings(get: ConfigLookup): Settings {
         throw new SettingError("istio.version", istio.version, "an Istio release such as 1.30.3");
     }
     if (istio.revision !== undefined) {
-        const expected = "a revision name such as asm-1-27 (lower-case letters, digits and '-'), or empty for istio-injection=enabled";
-        if (!/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/.test(istio.revision)) throw new SettingError("istio.revision", istio.revision, expected);
+        const expected =
+            "a revision name such as asm-1-27 (lower-case letters, digits and '-'), or empty for istio-injection=enabled";
+        if (!/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/.test(istio.revision))
+            throw new SettingError("istio.revision", istio.revision, expected);
         if (install) {
-            throw new SettingError("istio.revision", istio.revision, "empty while istio.install=true (the program installs Istio's default revision; a revision is for a mesh already installed, such as the AKS add-on, with istio.install=false)");
+            throw new SettingError(
+                "istio.revision",
+                istio.revision,
+                "empty while istio.install=true (the program installs Istio's default revision; a revision is for a mesh already installed, such as the AKS add-on, with istio.install=false)",
+            );
         }
     }
     const tags: Record<string, string> = {};
@@ -160,18 +166,33 @@ export function parseSettings(get: ConfigLookup): Settings {
     }
     const images: ImageSettings = {
         build: boolean(get, "images.build"),
-        registry: required(get, "images.registry", "a container registry such as myregistry.azurecr.io").replace(/\/+$/, ""),
+        registry: required(get, "images.registry", "a container registry such as myregistry.azurecr.io").replace(
+            /\/+$/,
+            "",
+        ),
         tags,
         redis: required(get, "images.redis", "a Redis image reference"),
         mysql: required(get, "images.mysql", "a MySQL 8 image reference"),
     };
-    for (const [key, value] of [["images.redis", images.redis], ["images.mysql", images.mysql], ["images.registry", images.registry]]) {
+    for (const [key, value] of [
+        ["images.redis", images.redis],
+        ["images.mysql", images.mysql],
+        ["images.registry", images.registry],
+    ]) {
         if (/mcr\.microsoft\.com\/aks\/samples\/voting/.test(value)) {
-            throw new SettingError(key, value, "an image that exists: the walkthrough's mcr.microsoft.com/aks/samples/voting images were deleted in 2023");
+            throw new SettingError(
+                key,
+                value,
+                "an image that exists: the walkthrough's mcr.microsoft.com/aks/samples/voting images were deleted in 2023",
+            );
         }
     }
     if (cluster.mode === "aks" && !images.build && isLoopbackRegistry(images.registry)) {
-        throw new SettingError("images.registry", images.registry, "a registry AKS nodes can pull from (such as myregistry.azurecr.io) when images.build=false: a loopback registry is the kind default, and AKS would end in ImagePullBackOff");
+        throw new SettingError(
+            "images.registry",
+            images.registry,
+            "a registry AKS nodes can pull from (such as myregistry.azurecr.io) when images.build=false: a loopback registry is the kind default, and AKS would end in ImagePullBackOff",
+        );
     }
     const data = { protect: boolean(get, "data.protect") };
     return { stage, canaryWeight, appReplicas, cluster, istio, images, data };
@@ -197,14 +218,29 @@ function istioValues(get: ConfigLookup, install: boolean): Record<IstioChart, He
     }
     if (!isHelmValues(parsed)) throw new SettingError(key, raw, expected);
     for (const [chart, chartValues] of Object.entries(parsed)) {
-        if (!(ISTIO_CHARTS as readonly string[]).includes(chart)) throw new SettingError(`${key}.${chart}`, JSON.stringify(chartValues), `no such chart: the charts are ${ISTIO_CHARTS.join(", ")}`);
-        if (!isHelmValues(chartValues)) throw new SettingError(`${key}.${chart}`, JSON.stringify(chartValues), "an object of Helm values");
+        if (!(ISTIO_CHARTS as readonly string[]).includes(chart))
+            throw new SettingError(
+                `${key}.${chart}`,
+                JSON.stringify(chartValues),
+                `no such chart: the charts are ${ISTIO_CHARTS.join(", ")}`,
+            );
+        if (!isHelmValues(chartValues))
+            throw new SettingError(`${key}.${chart}`, JSON.stringify(chartValues), "an object of Helm values");
         const nullAt = findNull(chartValues, `${key}.${chart}`);
-        if (nullAt) throw new SettingError(nullAt, "null", "a value (null is refused: Kubernetes provider releases before 4.30 drop it, later ones remove the chart's default)");
+        if (nullAt)
+            throw new SettingError(
+                nullAt,
+                "null",
+                "a value (null is refused: Kubernetes provider releases before 4.30 drop it, later ones remove the chart's default)",
+            );
         values[chart as IstioChart] = chartValues;
     }
     if (!install && Object.values(values).some((v) => Object.keys(v).length > 0)) {
-        throw new SettingError(key, raw, "empty while istio.install=false (the values are for the charts this program installs)");
+        throw new SettingError(
+            key,
+            raw,
+            "empty while istio.install=false (the values are for the charts this program installs)",
+        );
     }
     return values;
 }
@@ -212,7 +248,10 @@ function istioValues(get: ConfigLookup, install: boolean): Record<IstioChart, He
 function findNull(value: unknown, at: string): string | undefined {
     if (value === null) return at;
     if (Array.isArray(value)) return value.map((v, i) => findNull(v, `${at}[${i}]`)).find(Boolean);
-    if (isHelmValues(value)) return Object.entries(value).map(([k, v]) => findNull(v, `${at}.${k}`)).find(Boolean);
+    if (isHelmValues(value))
+        return Object.entries(value)
+            .map(([k, v]) => findNull(v, `${at}.${k}`))
+            .find(Boolean);
     return undefined;
 }
 

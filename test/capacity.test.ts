@@ -1,7 +1,13 @@
 import { strict as assert } from "assert";
 import { appObjects } from "../mock/runProgram";
 import {
-    AKS_SYSTEM_PER_CLUSTER, AKS_SYSTEM_PER_NODE, MAX_UTILISATION, NODE_ALLOCATABLE, parseCpu, parseMemoryMi, SIDECAR_REQUESTS,
+    AKS_SYSTEM_PER_CLUSTER,
+    AKS_SYSTEM_PER_NODE,
+    MAX_UTILISATION,
+    NODE_ALLOCATABLE,
+    parseCpu,
+    parseMemoryMi,
+    SIDECAR_REQUESTS,
 } from "../stages/capacity";
 import { runStage } from "./support/runs";
 
@@ -32,12 +38,19 @@ async function canaryDemand(nodeCount: number) {
 describe("node sizing", () => {
     it("the default pool (3 x Standard_D2s_v5) holds the canary stage, Istio and sidecars included, below 85%", async () => {
         const r = await runStage("canary");
-        const pool = r.resources.find((x) => x.type === "azure-native:containerservice:ManagedCluster")!.inputs.agentPoolProfiles[0];
+        const pool = r.resources.find((x) => x.type === "azure-native:containerservice:ManagedCluster")!.inputs
+            .agentPoolProfiles[0];
         const node = NODE_ALLOCATABLE[pool.vmSize];
         const demand = await canaryDemand(pool.count);
         assert.equal(demand.pods, 11);
-        assert.ok(demand.cpu <= MAX_UTILISATION * pool.count * node.cpuMillis, `CPU ${demand.cpu}m of ${pool.count * node.cpuMillis}m`);
-        assert.ok(demand.memory <= MAX_UTILISATION * pool.count * node.memoryMi, `memory ${demand.memory}Mi of ${pool.count * node.memoryMi}Mi`);
+        assert.ok(
+            demand.cpu <= MAX_UTILISATION * pool.count * node.cpuMillis,
+            `CPU ${demand.cpu}m of ${pool.count * node.cpuMillis}m`,
+        );
+        assert.ok(
+            demand.memory <= MAX_UTILISATION * pool.count * node.memoryMi,
+            `memory ${demand.memory}Mi of ${pool.count * node.memoryMi}Mi`,
+        );
     });
 
     it("two such nodes would not leave that headroom (why the default is 3)", async () => {

@@ -38,20 +38,35 @@ describe("istioctl analyze on render's output (Istio's analyzers, as files)", fu
     }
 
     const cases: [string, Record<string, string>][] = [
-        ...STAGE_NAMES.filter((s) => s !== "canary").map((stage): [string, Record<string, string>] => [stage, { stage }]),
-        ...["0", "30", "100"].map((weight): [string, Record<string, string>] => [`canary-weight-${weight}`, { stage: "canary", canaryWeight: weight }]),
+        ...STAGE_NAMES.filter((s) => s !== "canary").map((stage): [string, Record<string, string>] => [
+            stage,
+            { stage },
+        ]),
+        ...["0", "30", "100"].map((weight): [string, Record<string, string>] => [
+            `canary-weight-${weight}`,
+            { stage: "canary", canaryWeight: weight },
+        ]),
     ];
 
     it(`every stage, and the canary at weights 0, 30 and 100: nothing at Warning or Error (${cases.map(([n]) => n).join(", ")})`, async () => {
-        const files = await Promise.all(cases.map(async ([name, config]) => write(name, appObjects(await runStage(config.stage, config)))));
+        const files = await Promise.all(
+            cases.map(async ([name, config]) => write(name, appObjects(await runStage(config.stage, config)))),
+        );
         const results = await Promise.all(files.map((file) => analyzeFiles([file])));
-        results.forEach((messages, i) => assert.deepEqual(atLeastWarning(messages), [], `${cases[i][0]}:\n${show(messages)}`));
+        results.forEach((messages, i) =>
+            assert.deepEqual(atLeastWarning(messages), [], `${cases[i][0]}:\n${show(messages)}`),
+        );
     });
 
     it("the analyzers do catch a route to a subset nothing defines (canary without DestinationRule voting-app-v2-0)", async () => {
-        const objects = appObjects(await runStage("canary")).filter((o) => !(o.kind === "DestinationRule" && o.metadata.name === "voting-app-v2-0"));
+        const objects = appObjects(await runStage("canary")).filter(
+            (o) => !(o.kind === "DestinationRule" && o.metadata.name === "voting-app-v2-0"),
+        );
         const messages = await analyzeFiles([await write("control-no-subset", objects)]);
         const errors = atLeastWarning(messages);
-        assert.ok(errors.some((m) => m.code === "IST0101" && /voting-app/.test(m.message)), `expected IST0101 for the missing subset, got:\n${show(messages)}`);
+        assert.ok(
+            errors.some((m) => m.code === "IST0101" && /voting-app/.test(m.message)),
+            `expected IST0101 for the missing subset, got:\n${show(messages)}`,
+        );
     });
 });

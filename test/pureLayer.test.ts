@@ -12,15 +12,25 @@ import { DEFAULT_GATEWAY, PROJECT } from "../stages/names";
 
 const ROOT = path.resolve(__dirname, "..");
 const sources = (folder: string) =>
-    fs.readdirSync(path.join(ROOT, folder)).filter((f) => f.endsWith(".ts")).map((f) => path.join(folder, f));
+    fs
+        .readdirSync(path.join(ROOT, folder))
+        .filter((f) => f.endsWith(".ts"))
+        .map((f) => path.join(folder, f));
 
 describe("one pure layer", () => {
     it("nothing in stages/ imports Pulumi (or a component)", () => {
         let seen = 0;
         for (const file of sources("stages")) {
             const text = fs.readFileSync(path.join(ROOT, file), "utf8");
-            const imports = [...text.matchAll(/^import[^;]*?from\s+"([^"]+)"/gms), ...text.matchAll(/require\("([^"]+)"\)/g)].map((m) => m[1]);
-            for (const from of imports) assert.ok(from.startsWith("./"), `${file} imports ${from}: stages/ is plain TypeScript over its own modules`);
+            const imports = [
+                ...text.matchAll(/^import[^;]*?from\s+"([^"]+)"/gms),
+                ...text.matchAll(/require\("([^"]+)"\)/g),
+            ].map((m) => m[1]);
+            for (const from of imports)
+                assert.ok(
+                    from.startsWith("./"),
+                    `${file} imports ${from}: stages/ is plain TypeScript over its own modules`,
+                );
             seen += imports.length;
         }
         assert.ok(seen > 0, "no imports found in stages/ at all: is the pattern still right?");
@@ -28,11 +38,15 @@ describe("one pure layer", () => {
 
     it("components/ export ComponentResources and their argument types, no helpers", () => {
         for (const file of sources("components")) {
+            // eslint-disable-next-line @typescript-eslint/no-require-imports -- each file by its path, in a loop
             const exported = require(path.join(ROOT, file)) as Record<string, unknown>;
             assert.ok(Object.keys(exported).length > 0, `${file} exports nothing`);
             for (const [name, value] of Object.entries(exported)) {
                 const isComponent = typeof value === "function" && value.prototype instanceof pulumi.ComponentResource;
-                assert.ok(isComponent, `${file} exports ${name}, which is not a ComponentResource: pure helpers and names live in stages/`);
+                assert.ok(
+                    isComponent,
+                    `${file} exports ${name}, which is not a ComponentResource: pure helpers and names live in stages/`,
+                );
             }
         }
     });

@@ -9,10 +9,17 @@ import { runStage } from "./support/runs";
 const root = path.resolve(__dirname, "..");
 /** The README's command, through npm. */
 const render = (...args: string[]) =>
-    spawnSync("npm", ["run", "--silent", "render", "--", ...args], { cwd: root, encoding: "utf8", env: { ...process.env, npm_config_loglevel: "error" } });
+    spawnSync("npm", ["run", "--silent", "render", "--", ...args], {
+        cwd: root,
+        encoding: "utf8",
+        env: { ...process.env, npm_config_loglevel: "error" },
+    });
 /** The script npm runs, without npm's start-up cost. */
 const renderScript = (...args: string[]) =>
-    spawnSync(process.execPath, ["-r", "ts-node/register/transpile-only", "mock/render.ts", ...args], { cwd: root, encoding: "utf8" });
+    spawnSync(process.execPath, ["-r", "ts-node/register/transpile-only", "mock/render.ts", ...args], {
+        cwd: root,
+        encoding: "utf8",
+    });
 
 describe("render (npm run --silent render -- --stage <name>)", () => {
     it("prints the objects the program registers for the stage, Secret values redacted, deterministically", async function () {
@@ -26,17 +33,29 @@ describe("render (npm run --silent render -- --stage <name>)", () => {
         assert.deepEqual(Object.values(secret.stringData), ["<redacted>", "<redacted>", "<redacted>", "<redacted>"]);
         assert.doesNotMatch(first.stdout, /mock-mysql-password/);
         assert.ok(printed.some((o) => o.kind === "Gateway"));
-        assert.equal(renderScript("--stage", "canary", "--canary-weight", "10").stdout, first.stdout, "two renders differ");
+        assert.equal(
+            renderScript("--stage", "canary", "--canary-weight", "10").stdout,
+            first.stdout,
+            "two renders differ",
+        );
     });
 
     it("reads the same in a YAML 1.1 reader (kubectl, istioctl, Go tools) as the program meant it, every stage", async function () {
         this.timeout(60000);
-        for (const [stage, weight] of [["deploy", "0"], ["update", "0"], ["lockdown", "0"], ["canary", "30"], ["finalize", "0"]]) {
+        for (const [stage, weight] of [
+            ["deploy", "0"],
+            ["update", "0"],
+            ["lockdown", "0"],
+            ["canary", "30"],
+            ["finalize", "0"],
+        ]) {
             const printed = renderScript("--stage", stage, "--canary-weight", weight);
             assert.equal(printed.status, 0, printed.stderr);
             // yaml's 1.1 schema reads yes/no/on/off/y/n as booleans and 12:30 as a number, as Go's readers do.
             const asYaml11 = YAML.parseAllDocuments(printed.stdout, { version: "1.1" }).map((d) => d.toJS());
-            const registered = JSON.parse(JSON.stringify(appObjects(await runStage(stage, { canaryWeight: weight })).map(redact)));
+            const registered = JSON.parse(
+                JSON.stringify(appObjects(await runStage(stage, { canaryWeight: weight })).map(redact)),
+            );
             assert.deepEqual(asYaml11, registered, `${stage}: a YAML 1.1 reader reads something else`);
         }
         const redis = renderScript("--stage", "deploy").stdout;
@@ -48,7 +67,10 @@ describe("render (npm run --silent render -- --stage <name>)", () => {
         const bad = render("--stage", "bogus");
         assert.notEqual(bad.status, 0);
         assert.equal(bad.stdout, "");
-        assert.match(bad.stderr, /Invalid setting aks-istio-canary:stage = "bogus": expected one of deploy, update, lockdown, canary, finalize/);
+        assert.match(
+            bad.stderr,
+            /Invalid setting aks-istio-canary:stage = "bogus": expected one of deploy, update, lockdown, canary, finalize/,
+        );
         const flag = renderScript("--stag", "canary");
         assert.notEqual(flag.status, 0);
         assert.match(flag.stderr, /--stag/);

@@ -12,7 +12,8 @@ function firstDifference(committed: string, rendered: string): string {
     const a = committed.split("\n");
     const b = rendered.split("\n");
     for (let i = 0; i < Math.max(a.length, b.length); i++) {
-        if (a[i] !== b[i]) return `line ${i + 1}: committed ${JSON.stringify(a[i] ?? "(end)")}, rendered now ${JSON.stringify(b[i] ?? "(end)")}`;
+        if (a[i] !== b[i])
+            return `line ${i + 1}: committed ${JSON.stringify(a[i] ?? "(end)")}, rendered now ${JSON.stringify(b[i] ?? "(end)")}`;
     }
     return "no line differs";
 }
@@ -21,7 +22,10 @@ describe("render snapshots (snapshots/render): the program's manifests, committe
     for (const snapshot of RENDER_SNAPSHOTS) {
         it(`${snapshot.file}: ${snapshot.command}`, async () => {
             const file = path.join(SNAPSHOT_DIR, snapshot.file);
-            assert.ok(fs.existsSync(file), `snapshots/render/${snapshot.file} is missing: run \`${UPDATE_COMMAND}\` and commit it`);
+            assert.ok(
+                fs.existsSync(file),
+                `snapshots/render/${snapshot.file} is missing: run \`${UPDATE_COMMAND}\` and commit it`,
+            );
             const committed = fs.readFileSync(file, "utf8");
             const rendered = header(snapshot) + (await renderSnapshot(snapshot));
             if (committed !== rendered) {

@@ -31,13 +31,20 @@ describe("routing, request by request", () => {
 
     it("canary with canaryWeight 10: 10% of unflagged users -> 2.0; flagged users -> 2.0 always", async () => {
         const cluster = clusterOf(await runStage("canary", { canaryWeight: "10" }));
-        for (const cookie of NO_FLAG) expectPaths(followUserRequest(cluster, cookie), [[V1("1.1"), 90], [V2, 10]]);
+        for (const cookie of NO_FLAG)
+            expectPaths(followUserRequest(cluster, cookie), [
+                [V1("1.1"), 90],
+                [V2, 10],
+            ]);
         for (const cookie of FLAG) expectPaths(followUserRequest(cluster, cookie), [[V2, 100]]);
     });
 
     it("canary with canaryWeight 50 and 100", async () => {
         const half = clusterOf(await runStage("canary", { canaryWeight: "50" }));
-        expectPaths(followUserRequest(half), [[V1("1.1"), 50], [V2, 50]]);
+        expectPaths(followUserRequest(half), [
+            [V1("1.1"), 50],
+            [V2, 50],
+        ]);
         const all = clusterOf(await runStage("canary", { canaryWeight: "100" }));
         for (const cookie of [...NO_FLAG, ...FLAG]) expectPaths(followUserRequest(all, cookie), [[V2, 100]]);
     });
@@ -47,7 +54,7 @@ describe("routing, request by request", () => {
             const cluster = clusterOf(await runStage("canary", { canaryWeight: weight }));
             for (const cookie of [...NO_FLAG, ...FLAG]) {
                 for (const o of followUserRequest(cluster, cookie)) {
-                    const versions = new Set(Object.values(o.path).map((v) => v.startsWith("2") ? "2" : "1"));
+                    const versions = new Set(Object.values(o.path).map((v) => (v.startsWith("2") ? "2" : "1")));
                     assert.equal(versions.size, 1, `weight ${weight}, cookie ${cookie}: ${show([o])}`);
                 }
             }
@@ -71,15 +78,43 @@ describe("a VirtualService whose rules are all for other sourceLabels does not a
                 : o,
         );
         const outcomes = followUserRequest({ ...cluster, objects: onlyFor20 });
-        assert.deepEqual(outcomes.filter((o) => o.error), [], show(outcomes));
-        assert.deepEqual([...new Set(outcomes.map((o) => o.path.analytics))].sort(), ["1.0", "1.1", "2.0"], show(outcomes));
+        assert.deepEqual(
+            outcomes.filter((o) => o.error),
+            [],
+            show(outcomes),
+        );
+        assert.deepEqual(
+            [...new Set(outcomes.map((o) => o.path.analytics))].sort(),
+            ["1.0", "1.1", "2.0"],
+            show(outcomes),
+        );
         // A rule that remains for app 1.0 but matches nothing still refuses (Envoy's 404).
         const unmatched = onlyFor20.map((o) =>
             o.kind === "VirtualService" && o.metadata.name === "voting-analytics"
-                ? { ...o, spec: { ...o.spec, http: [...o.spec.http, { match: [{ sourceLabels: { app: "voting-app", version: "1.0" }, headers: { "x-never": { exact: "1" } } }], route: o.spec.http[0].route }] } }
+                ? {
+                      ...o,
+                      spec: {
+                          ...o.spec,
+                          http: [
+                              ...o.spec.http,
+                              {
+                                  match: [
+                                      {
+                                          sourceLabels: { app: "voting-app", version: "1.0" },
+                                          headers: { "x-never": { exact: "1" } },
+                                      },
+                                  ],
+                                  route: o.spec.http[0].route,
+                              },
+                          ],
+                      },
+                  }
                 : o,
         );
-        assert.ok(followUserRequest({ ...cluster, objects: unmatched }).every((o) => o.error), "a remaining rule that matches nothing refuses");
+        assert.ok(
+            followUserRequest({ ...cluster, objects: unmatched }).every((o) => o.error),
+            "a remaining rule that matches nothing refuses",
+        );
     });
 });
 
@@ -88,15 +123,27 @@ describe("every client of voting-storage, routed or not, reaches only the engine
         it(stage, async () => {
             const connections = expectStorageClientsServed(clusterOf(await runStage(stage)), stage);
             const clients = new Set(connections.map((c) => c.client));
-            const running = appObjects(await runStage(stage)).filter((o) => o.kind === "Deployment" && !o.metadata.name.startsWith("voting-storage"));
-            assert.deepEqual([...clients].sort(), running.map((d) => d.metadata.name).sort(), "every app and analytics Deployment is a client");
+            const running = appObjects(await runStage(stage)).filter(
+                (o) => o.kind === "Deployment" && !o.metadata.name.startsWith("voting-storage"),
+            );
+            assert.deepEqual(
+                [...clients].sort(),
+                running.map((d) => d.metadata.name).sort(),
+                "every app and analytics Deployment is a client",
+            );
         });
     }
 
     it("canary at every weight: analytics 1.0, which no route uses, still reaches Redis only", async () => {
         for (const weight of ["0", "30", "100"]) {
-            const connections = expectStorageClientsServed(clusterOf(await runStage("canary", { canaryWeight: weight })), `canary ${weight}`);
-            assert.deepEqual(connections.filter((c) => c.client === "voting-analytics-1-0").map((c) => [c.version, c.share]), [["1.0", 1]]);
+            const connections = expectStorageClientsServed(
+                clusterOf(await runStage("canary", { canaryWeight: weight })),
+                `canary ${weight}`,
+            );
+            assert.deepEqual(
+                connections.filter((c) => c.client === "voting-analytics-1-0").map((c) => [c.version, c.share]),
+                [["1.0", 1]],
+            );
         }
     });
 
@@ -107,7 +154,10 @@ describe("every client of voting-storage, routed or not, reaches only the engine
                 ? { ...o, spec: { ...o.spec, ports: o.spec.ports.map((p: any) => ({ ...p, targetPort: p.port })) } }
                 : o,
         );
-        assert.throws(() => expectStorageClientsServed({ ...cluster, objects: numeric }, "numeric target ports"), /voting-analytics-1-0 -> redis:6379: 50% voting-analytics-1-0 speaks redis but reached voting-storage-2-0 \(mysql\)/);
+        assert.throws(
+            () => expectStorageClientsServed({ ...cluster, objects: numeric }, "numeric target ports"),
+            /voting-analytics-1-0 -> redis:6379: 50% voting-analytics-1-0 speaks redis but reached voting-storage-2-0 \(mysql\)/,
+        );
     });
 });
 
@@ -115,9 +165,12 @@ describe("the Gateway selects the pods of the gateway release", () => {
     it("default release name: istio-ingressgateway -> istio=ingressgateway", async () => {
         const r = await runStage("deploy");
         const gateway = appObjects(r).find((o) => o.kind === "Gateway")!;
-        const release = r.resources.find((x) => x.type === "kubernetes:helm.sh/v3:Release" && x.inputs.chart === "gateway")!;
+        const release = r.resources.find(
+            (x) => x.type === "kubernetes:helm.sh/v3:Release" && x.inputs.chart === "gateway",
+        )!;
         const podLabels = chartGatewayPodLabels(release.inputs.name);
-        for (const [k, v] of Object.entries(gateway.spec.selector as Record<string, string>)) assert.equal(podLabels[k], v, `selector ${k}=${v} vs pods ${JSON.stringify(podLabels)}`);
+        for (const [k, v] of Object.entries(gateway.spec.selector as Record<string, string>))
+            assert.equal(podLabels[k], v, `selector ${k}=${v} vs pods ${JSON.stringify(podLabels)}`);
         assert.deepEqual(gateway.spec.selector, { istio: "ingressgateway" });
     });
 

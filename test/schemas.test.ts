@@ -19,11 +19,18 @@ import { CRD_SOURCE, extractSchemas, VENDORED } from "../scripts/vendor-istio-cr
 import { runStage } from "./support/runs";
 
 const KUBERNETES: Record<string, new (data: any) => { validate(): void }> = {
-    "v1/Namespace": Namespace, "v1/Secret": Secret, "v1/ConfigMap": ConfigMap,
-    "v1/PersistentVolumeClaim": PersistentVolumeClaim, "v1/Service": Service, "apps/v1/Deployment": Deployment,
+    "v1/Namespace": Namespace,
+    "v1/Secret": Secret,
+    "v1/ConfigMap": ConfigMap,
+    "v1/PersistentVolumeClaim": PersistentVolumeClaim,
+    "v1/Service": Service,
+    "apps/v1/Deployment": Deployment,
 };
 const ISTIO_MODELS: Record<string, new (data: any) => { validate(): void }> = {
-    Gateway, VirtualService, DestinationRule, PeerAuthentication,
+    Gateway,
+    VirtualService,
+    DestinationRule,
+    PeerAuthentication,
 };
 
 const vendored: { schemas: Record<string, any> } = JSON.parse(fs.readFileSync(VENDORED, "utf8"));
@@ -32,16 +39,24 @@ const crdValidators = Object.fromEntries(Object.entries(vendored.schemas).map(([
 
 /** Fields the schema does not declare (the API server would prune them or, strictly, refuse them). */
 export function unknownFields(value: any, schema: any, path = ""): string[] {
-    if (!schema || schema["x-kubernetes-preserve-unknown-fields"] || value === null || typeof value !== "object") return [];
+    if (!schema || schema["x-kubernetes-preserve-unknown-fields"] || value === null || typeof value !== "object")
+        return [];
     if (Array.isArray(value)) return value.flatMap((v, i) => unknownFields(v, schema.items, `${path}[${i}]`));
     if (!schema.properties) {
         if (schema.additionalProperties && typeof schema.additionalProperties === "object") {
-            return Object.entries(value).flatMap(([k, v]) => unknownFields(v, schema.additionalProperties, `${path}.${k}`));
+            return Object.entries(value).flatMap(([k, v]) =>
+                unknownFields(v, schema.additionalProperties, `${path}.${k}`),
+            );
         }
         return [];
     }
     return Object.entries(value).flatMap(([k, v]) =>
-        k in schema.properties ? unknownFields(v, schema.properties[k], `${path}.${k}`) : path === "" && ["apiVersion", "kind", "metadata"].includes(k) ? [] : [`${path}.${k}`]);
+        k in schema.properties
+            ? unknownFields(v, schema.properties[k], `${path}.${k}`)
+            : path === "" && ["apiVersion", "kind", "metadata"].includes(k)
+              ? []
+              : [`${path}.${k}`],
+    );
 }
 
 function validate(o: KubernetesObject): void {
@@ -56,7 +71,11 @@ function validate(o: KubernetesObject): void {
     const crd = crdValidators[key];
     assert.ok(crd, `no Istio 1.30.3 CRD schema for ${key}`);
     assert.ok(crd(o), `${key} ${o.metadata.name} against Istio 1.30.3's CRD: ${ajv.errorsText(crd.errors)}`);
-    assert.deepEqual(unknownFields(o, vendored.schemas[key]), [], `${key} ${o.metadata.name} has fields Istio 1.30.3 does not know`);
+    assert.deepEqual(
+        unknownFields(o, vendored.schemas[key]),
+        [],
+        `${key} ${o.metadata.name} has fields Istio 1.30.3 does not know`,
+    );
 }
 
 describe("schemas", () => {
@@ -76,11 +95,29 @@ describe("schemas", () => {
 
     it("the validators do reject bad objects", () => {
         assert.throws(() => new Deployment({ metadata: { name: "x" }, spec: { replicas: "three" } as any }).validate());
-        assert.throws(() => new Service({ metadata: { name: "x" }, spec: { ports: [{ port: "eighty" as any }] } }).validate());
-        const vs = { apiVersion: "networking.istio.io/v1", kind: "VirtualService", metadata: { name: "x" }, spec: { http: [{ route: [{ destination: { host: "a" }, weight: "heavy" }] }] } };
+        assert.throws(() =>
+            new Service({ metadata: { name: "x" }, spec: { ports: [{ port: "eighty" as any }] } }).validate(),
+        );
+        const vs = {
+            apiVersion: "networking.istio.io/v1",
+            kind: "VirtualService",
+            metadata: { name: "x" },
+            spec: { http: [{ route: [{ destination: { host: "a" }, weight: "heavy" }] }] },
+        };
         assert.equal(crdValidators["networking.istio.io/v1/VirtualService"](vs), false);
-        assert.deepEqual(unknownFields({ ...vs, spec: { hosts: ["a"], tcpRoutes: [] } }, vendored.schemas["networking.istio.io/v1/VirtualService"]), [".spec.tcpRoutes"]);
-        const pa = { apiVersion: "security.istio.io/v1", kind: "PeerAuthentication", metadata: { name: "x" }, spec: { mtls: { mode: "ALWAYS" } } };
+        assert.deepEqual(
+            unknownFields(
+                { ...vs, spec: { hosts: ["a"], tcpRoutes: [] } },
+                vendored.schemas["networking.istio.io/v1/VirtualService"],
+            ),
+            [".spec.tcpRoutes"],
+        );
+        const pa = {
+            apiVersion: "security.istio.io/v1",
+            kind: "PeerAuthentication",
+            metadata: { name: "x" },
+            spec: { mtls: { mode: "ALWAYS" } },
+        };
         assert.equal(crdValidators["security.istio.io/v1/PeerAuthentication"](pa), false);
     });
 

@@ -14,19 +14,25 @@ const sdkPackage = path.join(path.dirname(require.resolve("@pulumi/pulumi/packag
 const SDK_VERSION: string = JSON.parse(fs.readFileSync(sdkPackage, "utf8")).version;
 
 /** Runs `check`; on failure, says which internal the runner relies on and what to do. */
-async function relies(internal: (typeof SDK_INTERNALS)[number], check: () => unknown | Promise<unknown>): Promise<void> {
+async function relies(
+    internal: (typeof SDK_INTERNALS)[number],
+    check: () => unknown | Promise<unknown>,
+): Promise<void> {
     try {
         await check();
     } catch (err) {
         throw new Error(
             `mock/runProgram.ts relies on ${internal} of @pulumi/pulumi, and @pulumi/pulumi ${SDK_VERSION} no longer provides it as it did: ${(err as Error).message}\n` +
                 "Update the runner (see SDK_INTERNALS in mock/runProgram.ts) for this SDK, or keep the SDK where it was.",
+            { cause: err },
         );
     }
 }
 
 describe(`the SDK internals the mock runner relies on (@pulumi/pulumi ${SDK_VERSION})`, () => {
     it("runtime/settings getMonitor() and waitForRPCs() exist", async () => {
+        // Untyped internals: read as the runner reads them.
+        // eslint-disable-next-line @typescript-eslint/no-require-imports
         const settings = require("@pulumi/pulumi/runtime/settings");
         await relies("runtime/settings getMonitor()", () => assert.equal(typeof settings.getMonitor, "function"));
         await relies("runtime/settings waitForRPCs()", () => assert.equal(typeof settings.waitForRPCs, "function"));
@@ -36,8 +42,12 @@ describe(`the SDK internals the mock runner relies on (@pulumi/pulumi ${SDK_VERS
         await runStage("deploy"); // leaves the mock monitor of that run installed
         const monitor = (pulumi.runtime as any).getMonitor();
         await relies("MockMonitor registerResource / readResource / newUrn", () => {
-            for (const method of ["registerResource", "readResource", "newUrn"]) assert.equal(typeof monitor?.[method], "function", `MockMonitor.${method}`);
-            assert.match(monitor.newUrn("", "pulumi:pulumi:Stack", "x"), /^urn:pulumi:mock::[^:]+::pulumi:pulumi:Stack::x$/);
+            for (const method of ["registerResource", "readResource", "newUrn"])
+                assert.equal(typeof monitor?.[method], "function", `MockMonitor.${method}`);
+            assert.match(
+                monitor.newUrn("", "pulumi:pulumi:Stack", "x"),
+                /^urn:pulumi:mock::[^:]+::pulumi:pulumi:Stack::x$/,
+            );
         });
     });
 
@@ -46,7 +56,8 @@ describe(`the SDK internals the mock runner relies on (@pulumi/pulumi ${SDK_VERS
         await relies("RegisterResourceRequest and ReadResourceRequest getters", async () => {
             canary = (await runStage("canary", { "cluster.mode": "kubeconfig" })).resources;
         });
-        const find = (type: string, name?: string) => canary.find((r) => r.type === type && (!name || r.inputs?.metadata?.name === name));
+        const find = (type: string, name?: string) =>
+            canary.find((r) => r.type === type && (!name || r.inputs?.metadata?.name === name));
         await relies("RegisterResourceRequest and ReadResourceRequest getters", () => {
             const provider = find("pulumi:providers:kubernetes")!;
             assert.ok(provider?.custom, "a provider is registered as a custom resource");
@@ -57,7 +68,10 @@ describe(`the SDK internals the mock runner relies on (@pulumi/pulumi ${SDK_VERS
             assert.match(claim.provider, /::pulumi:providers:kubernetes::k8s::/, "getProvider");
             assert.match(claim.parent, /^urn:pulumi:/, "getParent");
             const app = find("kubernetes:apps/v1:Deployment", "voting-app-2-0")!;
-            assert.ok(app.dependencies.length > 0 && app.dependencies.every((d) => d.startsWith("urn:pulumi:")), "getDependenciesList");
+            assert.ok(
+                app.dependencies.length > 0 && app.dependencies.every((d) => d.startsWith("urn:pulumi:")),
+                "getDependenciesList",
+            );
             assert.equal(app.inputs.spec.template.metadata.labels.version, "2.0", "getObject().toJavaScript()");
             const secret = find("kubernetes:core/v1:Secret", "voting-storage-secret")!;
             assert.ok(secret.secretInputs.length > 0, "secret inputs keep the SDK's secret signature");
@@ -68,12 +82,15 @@ describe(`the SDK internals the mock runner relies on (@pulumi/pulumi ${SDK_VERS
     });
 
     it("control: with a getter gone (as an SDK upgrade could do), the runner fails and this test names the internal", async () => {
+        // eslint-disable-next-line @typescript-eslint/no-require-imports
         const { RegisterResourceRequest } = require("@pulumi/pulumi/proto/resource_pb");
         const getter = RegisterResourceRequest.prototype.getRetainondelete;
         delete RegisterResourceRequest.prototype.getRetainondelete;
         try {
             await assert.rejects(
-                relies("RegisterResourceRequest and ReadResourceRequest getters", () => runProgram({ stage: "deploy", "cluster.mode": "kubeconfig" })),
+                relies("RegisterResourceRequest and ReadResourceRequest getters", () =>
+                    runProgram({ stage: "deploy", "cluster.mode": "kubeconfig" }),
+                ),
                 /relies on RegisterResourceRequest and ReadResourceRequest getters of @pulumi\/pulumi, and @pulumi\/pulumi 3\.\d+\.\d+ no longer provides it as it did: .*getRetainondelete/,
             );
         } finally {
@@ -83,7 +100,11 @@ describe(`the SDK internals the mock runner relies on (@pulumi/pulumi ${SDK_VERS
 
     it("an Output still carries isKnown, isSecret and promise()", async () => {
         await relies("Output isKnown / isSecret / promise()", async () => {
-            const output = pulumi.secret("x") as unknown as { isKnown: Promise<boolean>; isSecret: Promise<boolean>; promise(): Promise<unknown> };
+            const output = pulumi.secret("x") as unknown as {
+                isKnown: Promise<boolean>;
+                isSecret: Promise<boolean>;
+                promise(): Promise<unknown>;
+            };
             assert.equal(await output.isKnown, true);
             assert.equal(await output.isSecret, true);
             assert.equal(await output.promise(), "x");

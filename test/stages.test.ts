@@ -22,7 +22,12 @@ describe("key fields", () => {
     });
 
     it("with a managed mesh's revision (the AKS add-on), the namespace carries istio.io/rev and not istio-injection", async () => {
-        const r = await runStage("deploy", { "istio.install": "false", "istio.revision": "asm-1-27", "istio.gatewayName": "aks-istio-ingressgateway-external", "istio.gatewayNamespace": "aks-istio-ingress" });
+        const r = await runStage("deploy", {
+            "istio.install": "false",
+            "istio.revision": "asm-1-27",
+            "istio.gatewayName": "aks-istio-ingressgateway-external",
+            "istio.gatewayNamespace": "aks-istio-ingress",
+        });
         // istio-injection=enabled would win over istio.io/rev, and the add-on's injector ignores it.
         assert.deepEqual(find(appObjects(r), "Namespace", "voting")!.metadata.labels, { "istio.io/rev": "asm-1-27" });
     });
@@ -41,11 +46,17 @@ describe("key fields", () => {
 
     it("voting-app 1.0 and 2.0 run 3 replicas by default, the rest 1; appReplicas changes the app", async () => {
         const replicas = (objects: KubernetesObject[]) =>
-            Object.fromEntries(objects.filter((o) => o.kind === "Deployment").map((d) => [d.metadata.name, d.spec.replicas]));
+            Object.fromEntries(
+                objects.filter((o) => o.kind === "Deployment").map((d) => [d.metadata.name, d.spec.replicas]),
+            );
         assert.deepEqual(replicas(appObjects(await runStage("canary"))), {
-            "voting-app-1-0": 3, "voting-app-2-0": 3,
-            "voting-analytics-1-0": 1, "voting-analytics-1-1": 1, "voting-analytics-2-0": 1,
-            "voting-storage-1-0": 1, "voting-storage-2-0": 1,
+            "voting-app-1-0": 3,
+            "voting-app-2-0": 3,
+            "voting-analytics-1-0": 1,
+            "voting-analytics-1-1": 1,
+            "voting-analytics-2-0": 1,
+            "voting-storage-1-0": 1,
+            "voting-storage-2-0": 1,
         });
         const five = replicas(appObjects(await runStage("canary", { appReplicas: "5" })));
         assert.equal(five["voting-app-1-0"], 5);
@@ -59,8 +70,14 @@ describe("key fields", () => {
                 assert.deepEqual(s.spec.selector, { app: s.metadata.name });
                 for (const p of s.spec.ports) {
                     assert.equal(p.protocol, "TCP");
-                    assert.ok(["http", "tcp"].includes(p.appProtocol), `${s.metadata.name}:${p.port} appProtocol ${p.appProtocol}`);
-                    assert.ok(p.name.startsWith(p.appProtocol), `${s.metadata.name}:${p.port} port name ${p.name} does not carry its protocol`);
+                    assert.ok(
+                        ["http", "tcp"].includes(p.appProtocol),
+                        `${s.metadata.name}:${p.port} appProtocol ${p.appProtocol}`,
+                    );
+                    assert.ok(
+                        p.name.startsWith(p.appProtocol),
+                        `${s.metadata.name}:${p.port} port name ${p.name} does not carry its protocol`,
+                    );
                 }
             }
         }
@@ -69,33 +86,47 @@ describe("key fields", () => {
     it("the storage Service exposes Redis and MySQL in every stage (it never changes; a port whose engine is not running has no endpoints)", async () => {
         for (const stage of Object.keys(EXPECTED)) {
             const service = find(appObjects(await runStage(stage)), "Service", "voting-storage")!;
-            assert.deepEqual(service.spec.ports.map((p: any) => `${p.name}:${p.port}->${p.targetPort}`), ["tcp-redis:6379->redis", "tcp-mysql:3306->mysql"], stage);
+            assert.deepEqual(
+                service.spec.ports.map((p: any) => `${p.name}:${p.port}->${p.targetPort}`),
+                ["tcp-redis:6379->redis", "tcp-mysql:3306->mysql"],
+                stage,
+            );
         }
     });
 
     it("every client of the store waits for the storage Service (its readiness checks the store)", async () => {
         for (const stage of Object.keys(EXPECTED)) {
             const r = await runStage(stage);
-            const service = r.resources.find((x) => x.type === "kubernetes:core/v1:Service" && x.name === "voting-storage")!;
-            for (const d of r.resources.filter((x) => x.type === "kubernetes:apps/v1:Deployment" && !x.name.startsWith("voting-storage"))) {
-                assert.ok(d.dependencies.includes(service.urn), `${stage}: ${d.name} can start before the storage Service exists`);
+            const service = r.resources.find(
+                (x) => x.type === "kubernetes:core/v1:Service" && x.name === "voting-storage",
+            )!;
+            for (const d of r.resources.filter(
+                (x) => x.type === "kubernetes:apps/v1:Deployment" && !x.name.startsWith("voting-storage"),
+            )) {
+                assert.ok(
+                    d.dependencies.includes(service.urn),
+                    `${stage}: ${d.name} can start before the storage Service exists`,
+                );
             }
         }
     });
 
     it("Istio objects use today's APIs", async () => {
         const objects = appObjects(await runStage("canary"));
-        for (const o of objects.filter((x) => ["Gateway", "VirtualService", "DestinationRule"].includes(x.kind))) assert.equal(o.apiVersion, "networking.istio.io/v1");
+        for (const o of objects.filter((x) => ["Gateway", "VirtualService", "DestinationRule"].includes(x.kind)))
+            assert.equal(o.apiVersion, "networking.istio.io/v1");
         assert.equal(find(objects, "PeerAuthentication", "default")!.apiVersion, "security.istio.io/v1");
     });
 
     it("mTLS: STRICT PeerAuthentication and ISTIO_MUTUAL subsets from lockdown on, none before", async () => {
-        for (const stage of ["deploy", "update"]) assert.equal(find(appObjects(await runStage(stage)), "PeerAuthentication", "default"), undefined);
+        for (const stage of ["deploy", "update"])
+            assert.equal(find(appObjects(await runStage(stage)), "PeerAuthentication", "default"), undefined);
         for (const stage of ["lockdown", "canary", "finalize"]) {
             const objects = appObjects(await runStage(stage));
             assert.deepEqual(find(objects, "PeerAuthentication", "default")!.spec, { mtls: { mode: "STRICT" } });
             for (const dr of objects.filter((o) => o.kind === "DestinationRule")) {
-                for (const subset of dr.spec.subsets) assert.equal(subset.trafficPolicy.tls.mode, "ISTIO_MUTUAL", `${stage} ${dr.metadata.name}`);
+                for (const subset of dr.spec.subsets)
+                    assert.equal(subset.trafficPolicy.tls.mode, "ISTIO_MUTUAL", `${stage} ${dr.metadata.name}`);
             }
         }
     });
@@ -109,7 +140,9 @@ describe("key fields", () => {
     it("MySQL: credentials from the Secret as Pulumi secrets, data on the PVC (sub-directory), init script mounted, no --ignore-db-dir", async () => {
         const r = await runStage("canary");
         const objects = appObjects(r);
-        const secret = r.resources.find((x) => x.type === "kubernetes:core/v1:Secret" && x.name === "voting-storage-secret")!;
+        const secret = r.resources.find(
+            (x) => x.type === "kubernetes:core/v1:Secret" && x.name === "voting-storage-secret",
+        )!;
         assert.ok(secret.secretInputs.includes("stringData"), `stringData sent in plain text: ${secret.secretInputs}`);
         assert.match(secret.inputs.stringData.MYSQL_PASSWORD, /^mock-mysql-password-/);
         const mysqlPod = find(objects, "Deployment", "voting-storage-2-0")!.spec.template.spec;
@@ -125,27 +158,47 @@ describe("key fields", () => {
         const dataVolume = mysqlPod.volumes.find((v: any) => v.name === dataMount.name);
         assert.equal(dataVolume.persistentVolumeClaim.claimName, "voting-storage-mysql-data");
         const initMount = container.volumeMounts.find((m: any) => m.mountPath === "/docker-entrypoint-initdb.d");
-        assert.equal(mysqlPod.volumes.find((v: any) => v.name === initMount.name).configMap.name, "voting-storage-mysql-init");
-        assert.match(find(objects, "ConfigMap", "voting-storage-mysql-init")!.data["init.sql"], /CREATE TABLE IF NOT EXISTS votes/);
+        assert.equal(
+            mysqlPod.volumes.find((v: any) => v.name === initMount.name).configMap.name,
+            "voting-storage-mysql-init",
+        );
+        assert.match(
+            find(objects, "ConfigMap", "voting-storage-mysql-init")!.data["init.sql"],
+            /CREATE TABLE IF NOT EXISTS votes/,
+        );
         for (const app of ["voting-app-2-0", "voting-analytics-2-0"]) {
             const env = find(objects, "Deployment", app)!.spec.template.spec.containers[0].env;
-            assert.equal(env.find((e: any) => e.name === "MYSQL_PASSWORD").valueFrom.secretKeyRef.name, "voting-storage-secret");
+            assert.equal(
+                env.find((e: any) => e.name === "MYSQL_PASSWORD").valueFrom.secretKeyRef.name,
+                "voting-storage-secret",
+            );
         }
     });
 
     it("passwords come from secret config when set, and stay secrets", async () => {
         const { runProgram } = await import("../mock/runProgram");
-        const r = await runProgram({ stage: "canary" }, { mysqlPassword: "from-config-1", mysqlRootPassword: "from-config-2" });
+        const r = await runProgram(
+            { stage: "canary" },
+            { mysqlPassword: "from-config-1", mysqlRootPassword: "from-config-2" },
+        );
         const secret = r.resources.find((x) => x.type === "kubernetes:core/v1:Secret")!;
         assert.equal(secret.inputs.stringData.MYSQL_PASSWORD, "from-config-1");
         assert.equal(secret.inputs.stringData.MYSQL_ROOT_PASSWORD, "from-config-2");
         assert.ok(secret.secretInputs.includes("stringData"));
-        assert.deepEqual(r.resources.filter((x) => x.type.startsWith("random:") || x.type === "pulumi:providers:random").map((x) => x.type), [], "no random provider is needed");
+        assert.deepEqual(
+            r.resources
+                .filter((x) => x.type.startsWith("random:") || x.type === "pulumi:providers:random")
+                .map((x) => x.type),
+            [],
+            "no random provider is needed",
+        );
     });
 
     it("generated passwords have no default value and exist in every stage (a kept volume keeps its password)", async () => {
         for (const stage of Object.keys(EXPECTED)) {
-            const passwords = (await runStage(stage)).resources.filter((x) => x.type === "random:index/randomPassword:RandomPassword");
+            const passwords = (await runStage(stage)).resources.filter(
+                (x) => x.type === "random:index/randomPassword:RandomPassword",
+            );
             assert.deepEqual(passwords.map((p) => p.name).sort(), ["mysql-password", "mysql-root-password"]);
             for (const p of passwords) assert.ok(p.inputs.length >= 20);
         }
@@ -153,11 +206,26 @@ describe("key fields", () => {
 
     it("the votes' two volumes are registered in every stage (a stage change never deletes or re-creates one) and protected", async () => {
         for (const stage of Object.keys(EXPECTED)) {
-            const pvcs = (await runStage(stage)).resources.filter((x) => x.type === "kubernetes:core/v1:PersistentVolumeClaim");
-            assert.deepEqual(pvcs.map((p) => [p.name, p.protect]).sort(), [["voting-storage-mysql-data", true], ["voting-storage-redis-data", true]], stage);
+            const pvcs = (await runStage(stage)).resources.filter(
+                (x) => x.type === "kubernetes:core/v1:PersistentVolumeClaim",
+            );
+            assert.deepEqual(
+                pvcs.map((p) => [p.name, p.protect]).sort(),
+                [
+                    ["voting-storage-mysql-data", true],
+                    ["voting-storage-redis-data", true],
+                ],
+                stage,
+            );
         }
-        const unprotected = (await runStage("canary", { "data.protect": "false" })).resources.filter((x) => x.type === "kubernetes:core/v1:PersistentVolumeClaim");
-        assert.deepEqual(unprotected.map((p) => p.protect), [false, false], "data.protect=false lets `pulumi destroy` delete them");
+        const unprotected = (await runStage("canary", { "data.protect": "false" })).resources.filter(
+            (x) => x.type === "kubernetes:core/v1:PersistentVolumeClaim",
+        );
+        assert.deepEqual(
+            unprotected.map((p) => p.protect),
+            [false, false],
+            "data.protect=false lets `pulumi destroy` delete them",
+        );
     });
 
     it("the storage Service's ports target the engines' container ports by name (the other engine is never an endpoint)", async () => {
@@ -165,12 +233,25 @@ describe("key fields", () => {
             const objects = appObjects(await runStage(stage));
             const service = find(objects, "Service", "voting-storage")!;
             for (const port of service.spec.ports) {
-                assert.equal(typeof port.targetPort, "string", `${stage}: port ${port.port} targets ${JSON.stringify(port.targetPort)}`);
-                const serving = objects.filter((o) => o.kind === "Deployment" && o.spec.template.metadata.labels.app === "voting-storage")
-                    .filter((d) => d.spec.template.spec.containers[0].ports.some((p: any) => p.name === port.targetPort));
+                assert.equal(
+                    typeof port.targetPort,
+                    "string",
+                    `${stage}: port ${port.port} targets ${JSON.stringify(port.targetPort)}`,
+                );
+                const serving = objects
+                    .filter((o) => o.kind === "Deployment" && o.spec.template.metadata.labels.app === "voting-storage")
+                    .filter((d) =>
+                        d.spec.template.spec.containers[0].ports.some((p: any) => p.name === port.targetPort),
+                    );
                 for (const d of serving) {
-                    const containerPort = d.spec.template.spec.containers[0].ports.find((p: any) => p.name === port.targetPort);
-                    assert.equal(containerPort.containerPort, port.port, `${stage}: ${d.metadata.name} ${port.targetPort}`);
+                    const containerPort = d.spec.template.spec.containers[0].ports.find(
+                        (p: any) => p.name === port.targetPort,
+                    );
+                    assert.equal(
+                        containerPort.containerPort,
+                        port.port,
+                        `${stage}: ${d.metadata.name} ${port.targetPort}`,
+                    );
                     assert.match(d.spec.template.spec.containers[0].image, port.port === 6379 ? /redis/ : /mysql/);
                 }
             }
@@ -179,20 +260,46 @@ describe("key fields", () => {
 
     it("the stores get a startup probe: MySQL's first initialisation is not killed by its liveness probe", async () => {
         const objects = appObjects(await runStage("canary"));
-        const budget = (probe: any) => (probe.initialDelaySeconds ?? 0) + (probe.periodSeconds ?? 10) * (probe.failureThreshold ?? 3);
-        for (const [name, atLeast] of [["voting-storage-2-0", 300], ["voting-storage-1-0", 120]] as const) {
+        const budget = (probe: any) =>
+            (probe.initialDelaySeconds ?? 0) + (probe.periodSeconds ?? 10) * (probe.failureThreshold ?? 3);
+        for (const [name, atLeast] of [
+            ["voting-storage-2-0", 300],
+            ["voting-storage-1-0", 120],
+        ] as const) {
             const c = find(objects, "Deployment", name)!.spec.template.spec.containers[0];
             assert.ok(c.startupProbe, `${name} has no startup probe`);
-            assert.ok(budget(c.startupProbe) >= atLeast, `${name}: the startup probe allows ${budget(c.startupProbe)} s`);
-            assert.deepEqual(c.startupProbe.exec, c.livenessProbe.exec, `${name}: startup and liveness ask the same question`);
-            assert.equal(c.livenessProbe.initialDelaySeconds, undefined, `${name}: liveness starts after the startup probe, with no guessed delay`);
+            assert.ok(
+                budget(c.startupProbe) >= atLeast,
+                `${name}: the startup probe allows ${budget(c.startupProbe)} s`,
+            );
+            assert.deepEqual(
+                c.startupProbe.exec,
+                c.livenessProbe.exec,
+                `${name}: startup and liveness ask the same question`,
+            );
+            assert.equal(
+                c.livenessProbe.initialDelaySeconds,
+                undefined,
+                `${name}: liveness starts after the startup probe, with no guessed delay`,
+            );
         }
     });
 
     it("images.build=false: images come from images.registry and the per-version tags; never the deleted sample images", async () => {
-        const r = await runStage("canary", { "images.build": "false", "images.registry": "myacr.azurecr.io/", "images.voting-app-2-0": "2.0.1" });
-        assert.deepEqual(r.resources.filter((x) => /docker-build|containerregistry|RoleAssignment/.test(x.type)).map((x) => x.type), []);
-        const images = Object.fromEntries(appObjects(r).filter((o) => o.kind === "Deployment").map((d) => [d.metadata.name, d.spec.template.spec.containers[0].image]));
+        const r = await runStage("canary", {
+            "images.build": "false",
+            "images.registry": "myacr.azurecr.io/",
+            "images.voting-app-2-0": "2.0.1",
+        });
+        assert.deepEqual(
+            r.resources.filter((x) => /docker-build|containerregistry|RoleAssignment/.test(x.type)).map((x) => x.type),
+            [],
+        );
+        const images = Object.fromEntries(
+            appObjects(r)
+                .filter((o) => o.kind === "Deployment")
+                .map((d) => [d.metadata.name, d.spec.template.spec.containers[0].image]),
+        );
         assert.deepEqual(images, {
             "voting-app-1-0": "myacr.azurecr.io/voting-app:1.0",
             "voting-app-2-0": "myacr.azurecr.io/voting-app:2.0.1",
@@ -202,11 +309,14 @@ describe("key fields", () => {
             "voting-storage-1-0": "docker.io/library/redis:7.4",
             "voting-storage-2-0": "docker.io/library/mysql:8.4",
         });
-        for (const stage of Object.keys(EXPECTED)) assert.doesNotMatch(JSON.stringify((await runStage(stage)).resources), /mcr\.microsoft\.com\/aks\/samples/);
+        for (const stage of Object.keys(EXPECTED))
+            assert.doesNotMatch(JSON.stringify((await runStage(stage)).resources), /mcr\.microsoft\.com\/aks\/samples/);
     });
 
     it("app containers probe /healthz and /readyz and run non-root on a read-only root filesystem", async () => {
-        for (const d of appObjects(await runStage("canary")).filter((o) => o.kind === "Deployment" && !o.metadata.name.startsWith("voting-storage"))) {
+        for (const d of appObjects(await runStage("canary")).filter(
+            (o) => o.kind === "Deployment" && !o.metadata.name.startsWith("voting-storage"),
+        )) {
             const pod = d.spec.template.spec;
             const c = pod.containers[0];
             assert.equal(c.livenessProbe.httpGet.path, "/healthz");
@@ -223,24 +333,50 @@ describe("images (aks mode builds them into its own registry)", () => {
         const registry = r.resources.find((x) => x.type === "azure-native:containerregistry:Registry")!;
         assert.equal(registry.inputs.sku.name, "Basic");
         const role = r.resources.find((x) => x.type === "azure-native:authorization:RoleAssignment")!;
-        assert.equal(role.inputs.principalId, "00000000-0000-0000-0000-00000000c0de", "the kubelet identity of the cluster");
+        assert.equal(
+            role.inputs.principalId,
+            "00000000-0000-0000-0000-00000000c0de",
+            "the kubelet identity of the cluster",
+        );
         assert.equal(role.inputs.principalType, "ServicePrincipal");
-        assert.match(role.inputs.roleDefinitionId, /\/roleDefinitions\/7f951dda-4ed3-4680-a7ca-43fe172d538d$/, "AcrPull");
+        assert.match(
+            role.inputs.roleDefinitionId,
+            /\/roleDefinitions\/7f951dda-4ed3-4680-a7ca-43fe172d538d$/,
+            "AcrPull",
+        );
         assert.match(role.inputs.scope, /\/registries\/votingacr1a2b3c$/);
         const images = r.resources.filter((x) => x.type === "docker-build:index:Image");
         assert.deepEqual(images.map((i) => [i.name, i.inputs.buildArgs, i.inputs.tags]).sort(), [
-            ["voting-analytics-1-0", { COMPONENT: "analytics", VERSION: "1.0" }, ["votingacr1a2b3c.azurecr.io/voting-analytics:1.0"]],
-            ["voting-analytics-1-1", { COMPONENT: "analytics", VERSION: "1.1" }, ["votingacr1a2b3c.azurecr.io/voting-analytics:1.1"]],
-            ["voting-analytics-2-0", { COMPONENT: "analytics", VERSION: "2.0" }, ["votingacr1a2b3c.azurecr.io/voting-analytics:2.0"]],
+            [
+                "voting-analytics-1-0",
+                { COMPONENT: "analytics", VERSION: "1.0" },
+                ["votingacr1a2b3c.azurecr.io/voting-analytics:1.0"],
+            ],
+            [
+                "voting-analytics-1-1",
+                { COMPONENT: "analytics", VERSION: "1.1" },
+                ["votingacr1a2b3c.azurecr.io/voting-analytics:1.1"],
+            ],
+            [
+                "voting-analytics-2-0",
+                { COMPONENT: "analytics", VERSION: "2.0" },
+                ["votingacr1a2b3c.azurecr.io/voting-analytics:2.0"],
+            ],
             ["voting-app-1-0", { COMPONENT: "app", VERSION: "1.0" }, ["votingacr1a2b3c.azurecr.io/voting-app:1.0"]],
             ["voting-app-2-0", { COMPONENT: "app", VERSION: "2.0" }, ["votingacr1a2b3c.azurecr.io/voting-app:2.0"]],
         ]);
         for (const i of images) {
-            assert.deepEqual([i.inputs.context.location, i.inputs.dockerfile.location, i.inputs.push, i.inputs.platforms], ["app", "app/Dockerfile", true, ["linux/amd64"]]);
+            assert.deepEqual(
+                [i.inputs.context.location, i.inputs.dockerfile.location, i.inputs.push, i.inputs.platforms],
+                ["app", "app/Dockerfile", true, ["linux/amd64"]],
+            );
             // docker-build builds during previews unless told not to: a preview builds nothing.
             assert.equal(i.inputs.buildOnPreview, false, `${i.name} would be built by every pulumi preview`);
             assert.equal(i.inputs.registries[0].address, "votingacr1a2b3c.azurecr.io");
-            assert.ok(i.secretInputs.some((p) => p.startsWith("registries")), `push credentials of ${i.name} are not secret`);
+            assert.ok(
+                i.secretInputs.some((p) => p.startsWith("registries")),
+                `push credentials of ${i.name} are not secret`,
+            );
         }
     });
 
@@ -250,14 +386,24 @@ describe("images (aks mode builds them into its own registry)", () => {
         for (const d of r.resources.filter((x) => x.type === "kubernetes:apps/v1:Deployment")) {
             const image: string = d.inputs.spec.template.spec.containers[0].image;
             if (d.name.startsWith("voting-storage")) assert.match(image, /^docker\.io\/library\/(redis|mysql):/);
-            else assert.match(image, new RegExp(`^votingacr1a2b3c\\.azurecr\\.io/${d.name.replace(/-\d-\d$/, "")}:\\d\\.\\d@sha256:[0-9a-f]{64}$`), d.name);
+            else
+                assert.match(
+                    image,
+                    new RegExp(
+                        `^votingacr1a2b3c\\.azurecr\\.io/${d.name.replace(/-\d-\d$/, "")}:\\d\\.\\d@sha256:[0-9a-f]{64}$`,
+                    ),
+                    d.name,
+                );
             assert.ok(d.dependencies.includes(role.urn), `${d.name} does not wait for AcrPull`);
         }
     });
 
     it("kubeconfig mode builds and pushes to images.registry, with no Azure resource", async () => {
         const r = await runStage("deploy", { "cluster.mode": "kubeconfig", "images.registry": "localhost:5001" });
-        assert.deepEqual(r.resources.filter((x) => x.type.includes("azure")).map((x) => x.type), []);
+        assert.deepEqual(
+            r.resources.filter((x) => x.type.includes("azure")).map((x) => x.type),
+            [],
+        );
         const images = r.resources.filter((x) => x.type === "docker-build:index:Image");
         assert.equal(images.length, 5);
         for (const i of images) assert.deepEqual(i.inputs.registries, [], "no credentials for a local registry");
@@ -276,10 +422,24 @@ describe("cluster", () => {
         assert.equal(aks.inputs.kubernetesVersion, undefined, "AKS's default version unless configured");
         const [pool] = aks.inputs.agentPoolProfiles;
         assert.deepEqual([pool.mode, pool.count, pool.vmSize], ["System", 3, "Standard_D2s_v5"]);
-        const custom = await runStage("deploy", { "cluster.nodeCount": "4", "cluster.nodeVmSize": "Standard_D4s_v5", "cluster.kubernetesVersion": "1.33" });
+        const custom = await runStage("deploy", {
+            "cluster.nodeCount": "4",
+            "cluster.nodeVmSize": "Standard_D4s_v5",
+            "cluster.kubernetesVersion": "1.33",
+        });
         const aks2 = custom.resources.find((x) => x.type === "azure-native:containerservice:ManagedCluster")!;
-        assert.deepEqual([aks2.inputs.agentPoolProfiles[0].count, aks2.inputs.agentPoolProfiles[0].vmSize, aks2.inputs.kubernetesVersion], [4, "Standard_D4s_v5", "1.33"]);
-        assert.ok(aks.provider.includes("pulumi:providers:azure-native::azure"), `ManagedCluster provider ${aks.provider}`);
+        assert.deepEqual(
+            [
+                aks2.inputs.agentPoolProfiles[0].count,
+                aks2.inputs.agentPoolProfiles[0].vmSize,
+                aks2.inputs.kubernetesVersion,
+            ],
+            [4, "Standard_D4s_v5", "1.33"],
+        );
+        assert.ok(
+            aks.provider.includes("pulumi:providers:azure-native::azure"),
+            `ManagedCluster provider ${aks.provider}`,
+        );
     });
 
     it("aks mode: the cluster's user kubeconfig, as a secret, feeds the one Kubernetes provider every Kubernetes resource uses", async () => {
@@ -287,13 +447,21 @@ describe("cluster", () => {
         const providers = r.resources.filter((x) => x.type === "pulumi:providers:kubernetes");
         assert.equal(providers.length, 1);
         assert.ok(providers[0].secretInputs.includes("kubeconfig"));
-        for (const k of k8sResources(r)) assert.ok(k.provider.startsWith(providers[0].urn), `${k.type} ${k.name} uses ${k.provider}`);
+        for (const k of k8sResources(r))
+            assert.ok(k.provider.startsWith(providers[0].urn), `${k.type} ${k.name} uses ${k.provider}`);
         assert.ok(r.secretOutputs.includes("kubeconfig"));
     });
 
     it("kubeconfig mode registers no Azure resource and uses the given kubeconfig and context", async () => {
-        const r = await runStage("deploy", { "cluster.mode": "kubeconfig", "cluster.kubeconfig": "/tmp/kind.yaml", "cluster.context": "kind-voting" });
-        assert.deepEqual(r.resources.filter((x) => x.type.includes("azure")).map((x) => x.type), []);
+        const r = await runStage("deploy", {
+            "cluster.mode": "kubeconfig",
+            "cluster.kubeconfig": "/tmp/kind.yaml",
+            "cluster.context": "kind-voting",
+        });
+        assert.deepEqual(
+            r.resources.filter((x) => x.type.includes("azure")).map((x) => x.type),
+            [],
+        );
         const provider = r.resources.find((x) => x.type === "pulumi:providers:kubernetes")!;
         assert.equal(provider.inputs.kubeconfig, "/tmp/kind.yaml");
         assert.equal(provider.inputs.context, "kind-voting");
@@ -305,12 +473,18 @@ describe("Istio from Helm", () => {
     const releases = (r: ProgramRun) => r.resources.filter((x) => x.type === "kubernetes:helm.sh/v3:Release");
     it("base, istiod and gateway from Istio's chart repository at the configured version", async () => {
         const r = await runStage("deploy", { "istio.version": "1.30.2" });
-        assert.deepEqual(releases(r).map((x) => [x.inputs.chart, x.inputs.version, x.inputs.repositoryOpts.repo]), [
-            ["base", "1.30.2", "https://istio-release.storage.googleapis.com/charts"],
-            ["istiod", "1.30.2", "https://istio-release.storage.googleapis.com/charts"],
-            ["gateway", "1.30.2", "https://istio-release.storage.googleapis.com/charts"],
-        ]);
-        assert.deepEqual(releases(await runStage("deploy")).map((x) => x.inputs.version), ["1.30.3", "1.30.3", "1.30.3"]);
+        assert.deepEqual(
+            releases(r).map((x) => [x.inputs.chart, x.inputs.version, x.inputs.repositoryOpts.repo]),
+            [
+                ["base", "1.30.2", "https://istio-release.storage.googleapis.com/charts"],
+                ["istiod", "1.30.2", "https://istio-release.storage.googleapis.com/charts"],
+                ["gateway", "1.30.2", "https://istio-release.storage.googleapis.com/charts"],
+            ],
+        );
+        assert.deepEqual(
+            releases(await runStage("deploy")).map((x) => x.inputs.version),
+            ["1.30.3", "1.30.3", "1.30.3"],
+        );
     });
 
     it("ordered: CRDs before istiod, istiod before the gateway, the app namespace and every Istio object", async () => {
@@ -320,12 +494,22 @@ describe("Istio from Helm", () => {
         const istiod = releases(r).find((x) => x.inputs.chart === "istiod")!;
         const gateway = releases(r).find((x) => x.inputs.chart === "gateway")!;
         assert.ok(deps(istiod).has(urn("base")));
-        const gatewayNs = r.resources.find((x) => x.type === "kubernetes:core/v1:Namespace" && x.inputs.metadata.name === "istio-ingress")!;
-        assert.ok(deps(gateway).has(urn("istiod")) || deps(gateway).has(gatewayNs.urn) && deps(gatewayNs).has(urn("istiod")));
-        const ns = r.resources.find((x) => x.type === "kubernetes:core/v1:Namespace" && x.inputs.metadata.name === "voting")!;
+        const gatewayNs = r.resources.find(
+            (x) => x.type === "kubernetes:core/v1:Namespace" && x.inputs.metadata.name === "istio-ingress",
+        )!;
+        assert.ok(
+            deps(gateway).has(urn("istiod")) ||
+                (deps(gateway).has(gatewayNs.urn) && deps(gatewayNs).has(urn("istiod"))),
+        );
+        const ns = r.resources.find(
+            (x) => x.type === "kubernetes:core/v1:Namespace" && x.inputs.metadata.name === "voting",
+        )!;
         assert.ok(deps(ns).has(urn("istiod")), "the app namespace (and so every injected pod) waits for istiod");
         for (const o of r.resources.filter((x) => /istio\.io/.test(x.type))) {
-            assert.ok(deps(o).has(urn("base")) && deps(o).has(urn("istiod")), `${o.type} ${o.name} does not wait for Istio`);
+            assert.ok(
+                deps(o).has(urn("base")) && deps(o).has(urn("istiod")),
+                `${o.type} ${o.name} does not wait for Istio`,
+            );
         }
     });
 
@@ -333,10 +517,18 @@ describe("Istio from Helm", () => {
         const gateway = releases(await runStage("deploy")).find((x) => x.inputs.chart === "gateway")!;
         const service = gateway.inputs.values.service;
         assert.equal(service.type, "LoadBalancer");
-        assert.equal(service.annotations["service.beta.kubernetes.io/azure-load-balancer-health-probe-request-path"], "/healthz/ready");
+        assert.equal(
+            service.annotations["service.beta.kubernetes.io/azure-load-balancer-health-probe-request-path"],
+            "/healthz/ready",
+        );
         assert.equal(service.annotations["service.beta.kubernetes.io/port_80_health-probe_port"], "15021");
-        assert.equal(service.annotations["service.beta.kubernetes.io/port_80_health-probe_request-path"], "/healthz/ready");
-        const kind = releases(await runStage("deploy", { "cluster.mode": "kubeconfig" })).find((x) => x.inputs.chart === "gateway")!;
+        assert.equal(
+            service.annotations["service.beta.kubernetes.io/port_80_health-probe_request-path"],
+            "/healthz/ready",
+        );
+        const kind = releases(await runStage("deploy", { "cluster.mode": "kubeconfig" })).find(
+            (x) => x.inputs.chart === "gateway",
+        )!;
         assert.deepEqual(kind.inputs.values.service.annotations, {}, "no Azure annotations off Azure");
     });
 
@@ -347,11 +539,21 @@ describe("Istio from Helm", () => {
             "istio.values.base.base.validationURL": "https://localhost:15017/validate",
         });
         const values = (chart: string) => releases(structured).find((x) => x.inputs.chart === chart)!.inputs.values;
-        assert.deepEqual(values("istiod"), { pilot: { resources: { requests: { cpu: "250m", memory: "2048Mi" } } }, istiodRemote: { injectionURL: "https://localhost:15017/inject" } });
-        assert.deepEqual(values("base"), { defaultRevision: "default", base: { validationURL: "https://localhost:15017/validate" } });
+        assert.deepEqual(values("istiod"), {
+            pilot: { resources: { requests: { cpu: "250m", memory: "2048Mi" } } },
+            istiodRemote: { injectionURL: "https://localhost:15017/inject" },
+        });
+        assert.deepEqual(values("base"), {
+            defaultRevision: "default",
+            base: { validationURL: "https://localhost:15017/validate" },
+        });
         assert.equal(values("gateway").service.type, "LoadBalancer");
         // The same as a JSON string; an array replaces, it does not merge.
-        const json = await runStage("deploy", { "istio.values": JSON.stringify({ gateway: { labels: { istio: "edge" }, service: { ports: [{ name: "http2", port: 80 }] } } }) });
+        const json = await runStage("deploy", {
+            "istio.values": JSON.stringify({
+                gateway: { labels: { istio: "edge" }, service: { ports: [{ name: "http2", port: 80 }] } },
+            }),
+        });
         const gateway = releases(json).find((x) => x.inputs.chart === "gateway")!;
         assert.deepEqual(gateway.inputs.values.service.ports, [{ name: "http2", port: 80 }]);
         assert.equal(gateway.inputs.values.service.type, "LoadBalancer");
@@ -362,21 +564,37 @@ describe("Istio from Helm", () => {
 
     it("no Helm value is null (provider 4.30 stopped stripping nulls: a null would now delete a chart default)", async () => {
         const nulls = (value: unknown, at: string): string[] =>
-            value === null ? [at] : typeof value === "object" ? Object.entries(value as object).flatMap(([k, v]) => nulls(v, `${at}.${k}`)) : [];
+            value === null
+                ? [at]
+                : typeof value === "object"
+                  ? Object.entries(value as object).flatMap(([k, v]) => nulls(v, `${at}.${k}`))
+                  : [];
         for (const mode of ["aks", "kubeconfig"]) {
             for (const release of releases(await runStage("canary", { "cluster.mode": mode }))) {
-                assert.deepEqual(nulls(release.inputs.values ?? {}, release.inputs.chart), [], `${mode}: ${release.inputs.chart}`);
+                assert.deepEqual(
+                    nulls(release.inputs.values ?? {}, release.inputs.chart),
+                    [],
+                    `${mode}: ${release.inputs.chart}`,
+                );
             }
         }
     });
 
     it("istio.gatewayServiceType: NodePort or ClusterIP where no load-balancer controller runs (plain kind)", async () => {
         for (const type of ["NodePort", "ClusterIP"]) {
-            const gateway = releases(await runStage("deploy", { "cluster.mode": "kubeconfig", "istio.gatewayServiceType": type })).find((x) => x.inputs.chart === "gateway")!;
+            const gateway = releases(
+                await runStage("deploy", { "cluster.mode": "kubeconfig", "istio.gatewayServiceType": type }),
+            ).find((x) => x.inputs.chart === "gateway")!;
             assert.equal(gateway.inputs.values.service.type, type);
         }
-        const aks = releases(await runStage("deploy", { "istio.gatewayServiceType": "NodePort" })).find((x) => x.inputs.chart === "gateway")!;
-        assert.deepEqual(aks.inputs.values.service, { type: "NodePort", annotations: {} }, "the Azure load balancer's probe annotations only go on a LoadBalancer");
+        const aks = releases(await runStage("deploy", { "istio.gatewayServiceType": "NodePort" })).find(
+            (x) => x.inputs.chart === "gateway",
+        )!;
+        assert.deepEqual(
+            aks.inputs.values.service,
+            { type: "NodePort", annotations: {} },
+            "the Azure load balancer's probe annotations only go on a LoadBalancer",
+        );
     });
 
     it("the first preview, with nothing installed, plans the gateway Service read instead of reading a Service that is not there", async () => {
@@ -384,21 +602,42 @@ describe("Istio from Helm", () => {
             const r = await previewStage("deploy", { "cluster.mode": mode });
             const read = r.resources.find((x) => x.read && x.type === "kubernetes:core/v1:Service")!;
             const gateway = releases(r).find((x) => x.inputs.chart === "gateway")!;
-            assert.equal(read.id, UNKNOWN_ID, `${mode}: the read's ID is known before the gateway release exists (${read.id}), so the engine reads it during preview`);
-            assert.ok(read.dependencies.includes(gateway.urn), `${mode}: the read does not wait for the gateway release`);
+            assert.equal(
+                read.id,
+                UNKNOWN_ID,
+                `${mode}: the read's ID is known before the gateway release exists (${read.id}), so the engine reads it during preview`,
+            );
+            assert.ok(
+                read.dependencies.includes(gateway.urn),
+                `${mode}: the read does not wait for the gateway release`,
+            );
         }
         // Once installed, the ID is the release's own Service.
-        const installed = (await runStage("deploy", { "istio.gatewayName": "voting-ingress" })).resources.find((x) => x.read)!;
+        const installed = (await runStage("deploy", { "istio.gatewayName": "voting-ingress" })).resources.find(
+            (x) => x.read,
+        )!;
         assert.equal(installed.id, "istio-ingress/voting-ingress");
         // A pre-installed gateway is read by the name the settings give.
-        const preinstalled = (await previewStage("deploy", { "istio.install": "false", "istio.gatewayNamespace": "aks-istio-ingress", "istio.gatewayName": "aks-istio-ingressgateway-external" })).resources.find((x) => x.read)!;
+        const preinstalled = (
+            await previewStage("deploy", {
+                "istio.install": "false",
+                "istio.gatewayNamespace": "aks-istio-ingress",
+                "istio.gatewayName": "aks-istio-ingressgateway-external",
+            })
+        ).resources.find((x) => x.read)!;
         assert.equal(preinstalled.id, "aks-istio-ingress/aks-istio-ingressgateway-external");
     });
 
     it("istio.install=false installs nothing and still selects the named gateway's pods", async () => {
-        const r = await runStage("deploy", { "istio.install": "false", "istio.gatewayName": "aks-istio-ingressgateway-external", "istio.gatewayNamespace": "aks-istio-ingress" });
+        const r = await runStage("deploy", {
+            "istio.install": "false",
+            "istio.gatewayName": "aks-istio-ingressgateway-external",
+            "istio.gatewayNamespace": "aks-istio-ingress",
+        });
         assert.deepEqual(releases(r), []);
-        assert.deepEqual(find(appObjects(r), "Gateway", "voting-app-gateway")!.spec.selector, { istio: "aks-istio-ingressgateway-external" });
+        assert.deepEqual(find(appObjects(r), "Gateway", "voting-app-gateway")!.spec.selector, {
+            istio: "aks-istio-ingressgateway-external",
+        });
         const read = r.resources.find((x) => x.read)!;
         assert.equal(read.type, "kubernetes:core/v1:Service");
     });
@@ -413,13 +652,21 @@ describe("stack outputs", () => {
         assert.equal(r.outputs.ingressIp, "203.0.113.10");
         assert.equal(r.outputs.ingressUrl, "http://203.0.113.10/");
         assert.deepEqual(r.outputs.versions, {
-            withoutFeatureFlag: { "voting-app": "1.0, 2.0", "voting-analytics": "1.1, 2.0", "voting-storage": "1.0 (redis), 2.0 (mysql)" },
+            withoutFeatureFlag: {
+                "voting-app": "1.0, 2.0",
+                "voting-analytics": "1.1, 2.0",
+                "voting-storage": "1.0 (redis), 2.0 (mysql)",
+            },
             withFeatureFlag: { "voting-app": "2.0", "voting-analytics": "2.0", "voting-storage": "2.0 (mysql)" },
         });
         const read = r.resources.find((x) => x.read && x.type === "kubernetes:core/v1:Service")!;
         assert.equal(read.name, "istio-ingress-service");
         const update = await runStage("update");
-        assert.deepEqual((update.outputs.versions as any).withoutFeatureFlag, { "voting-app": "1.0", "voting-analytics": "1.0, 1.1", "voting-storage": "1.0 (redis)" });
+        assert.deepEqual((update.outputs.versions as any).withoutFeatureFlag, {
+            "voting-app": "1.0",
+            "voting-analytics": "1.0, 1.1",
+            "voting-storage": "1.0 (redis)",
+        });
         assert.equal(update.outputs.canaryWeight, 0, "the weight only applies to the canary stage");
     });
 });
@@ -428,11 +675,17 @@ describe("components take standard options: providers reach every child through 
     for (const mode of ["aks", "kubeconfig"]) {
         it(`${mode} mode: every resource uses one of the program's explicit providers, none a default provider`, async () => {
             const r = await runStage("canary", { "cluster.mode": mode });
-            const explicit = new Set(r.resources.filter((x) => x.type.startsWith("pulumi:providers:")).map((x) => x.urn));
+            const explicit = new Set(
+                r.resources.filter((x) => x.type.startsWith("pulumi:providers:")).map((x) => x.urn),
+            );
             for (const x of r.resources.filter((x) => x.custom && !x.type.startsWith("pulumi:providers:"))) {
                 const urn = x.provider.replace(/::[^:]*$/, "");
                 assert.ok(explicit.has(urn), `${x.type} ${x.name} uses ${x.provider || "a default provider"}`);
-                assert.doesNotMatch(x.provider, /::default(_[0-9_]+)?::/, `${x.type} ${x.name} uses a default provider`);
+                assert.doesNotMatch(
+                    x.provider,
+                    /::default(_[0-9_]+)?::/,
+                    `${x.type} ${x.name} uses a default provider`,
+                );
             }
         });
     }

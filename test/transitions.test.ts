@@ -14,7 +14,11 @@ import { diff, intermediateStates, ROUTING_KINDS, Step } from "./support/transit
 const COOKIES = [undefined, "featureflag=on", "session=1; featureflag=on", "featureflag=off"];
 
 function summary(steps: Step[]) {
-    const of = (kind: string) => steps.filter((s) => s.kind === kind).map((s) => s.label).sort();
+    const of = (kind: string) =>
+        steps
+            .filter((s) => s.kind === kind)
+            .map((s) => s.label)
+            .sort();
     return { create: of("create"), update: of("update"), delete: of("delete") };
 }
 
@@ -28,15 +32,25 @@ describe("transitions between adjacent stages", () => {
         });
         it(`${to} -> ${from} (rollback) is the exact inverse`, async () => {
             const f = FORWARD[`${from}->${to}`];
-            assert.deepEqual(summary(diff(await runStage(to), await runStage(from))), { create: f.delete, update: f.update, delete: f.create });
+            assert.deepEqual(summary(diff(await runStage(to), await runStage(from))), {
+                create: f.delete,
+                update: f.update,
+                delete: f.create,
+            });
         });
     }
 
     it("no stage change touches the cluster, the registry or images, Istio, the namespace, the Gateway or the passwords", async () => {
         for (const [from, to] of transitions) {
-            const changed = diff(await runStage(from), await runStage(to)).filter((s) => s.kind !== "same").map((s) => s.label);
+            const changed = diff(await runStage(from), await runStage(to))
+                .filter((s) => s.kind !== "same")
+                .map((s) => s.label);
             for (const label of changed) {
-                assert.doesNotMatch(label, /ManagedCluster|ResourceGroup|Registry|RoleAssignment|Image\/|Release|Namespace|Gateway\/|RandomPassword|Provider|AksCluster|IstioMesh/, `${from} -> ${to} changes ${label}`);
+                assert.doesNotMatch(
+                    label,
+                    /ManagedCluster|ResourceGroup|Registry|RoleAssignment|Image\/|Release|Namespace|Gateway\/|RandomPassword|Provider|AksCluster|IstioMesh/,
+                    `${from} -> ${to} changes ${label}`,
+                );
             }
         }
     });
@@ -45,7 +59,11 @@ describe("transitions between adjacent stages", () => {
         for (const [from, to] of transitions) {
             for (const step of diff(await runStage(from), await runStage(to)).filter((s) => s.kind === "update")) {
                 const [a, b] = [step.before!.inputs, step.after!.inputs];
-                assert.deepEqual([b.apiVersion, b.kind, b.metadata?.name, b.metadata?.namespace], [a.apiVersion, a.kind, a.metadata?.name, a.metadata?.namespace], step.label);
+                assert.deepEqual(
+                    [b.apiVersion, b.kind, b.metadata?.name, b.metadata?.namespace],
+                    [a.apiVersion, a.kind, a.metadata?.name, a.metadata?.namespace],
+                    step.label,
+                );
                 if (b.kind === "Deployment") assert.deepEqual(b.spec.selector, a.spec.selector, step.label);
             }
         }
@@ -53,8 +71,14 @@ describe("transitions between adjacent stages", () => {
 
     it("no stage change creates, deletes or updates a volume (a claim still in the cluster is never created again)", async () => {
         for (const [from, to] of transitions) {
-            const touched = diff(await runStage(from), await runStage(to)).filter((s) => s.kind !== "same" && s.label.startsWith("PersistentVolumeClaim/"));
-            assert.deepEqual(touched.map((s) => `${s.kind} ${s.label}`), [], `${from} -> ${to}`);
+            const touched = diff(await runStage(from), await runStage(to)).filter(
+                (s) => s.kind !== "same" && s.label.startsWith("PersistentVolumeClaim/"),
+            );
+            assert.deepEqual(
+                touched.map((s) => `${s.kind} ${s.label}`),
+                [],
+                `${from} -> ${to}`,
+            );
         }
     });
 });
@@ -100,17 +124,28 @@ describe("make before break: no request is refused at any point of a stage chang
     for (const stage of STAGE_NAMES) {
         it(`(new stack) -> ${stage}: every client reaches its store as soon as it exists`, async () => {
             const empty: ProgramRun = { resources: [], outputs: {}, secretOutputs: [] };
-            const states = intermediateStates(empty, await runStage(stage), (s) => /^(Deployment|Service)\//.test(s.label));
+            const states = intermediateStates(empty, await runStage(stage), (s) =>
+                /^(Deployment|Service)\//.test(s.label),
+            );
             assert.ok(states.length >= 2);
             for (const state of states) {
-                expectStorageClientsServed(clusterOfObjects(state.objects), `(new stack) -> ${stage}, ${state.description}`);
+                expectStorageClientsServed(
+                    clusterOfObjects(state.objects),
+                    `(new stack) -> ${stage}, ${state.description}`,
+                );
             }
         });
     }
 
     it("the check does fail when a VirtualService is applied before its subsets (no dependencies)", async () => {
         const [lockdown, canary] = [await runStage("lockdown"), await runStage("canary")];
-        const careless: ProgramRun = { ...canary, resources: canary.resources.map((r) => (/VirtualService/.test(r.type) ? { ...r, dependencies: [] } : r)) };
-        await assert.rejects(check(lockdown, careless, "careless lockdown -> canary"), /not defined by any DestinationRule|no pod serves/);
+        const careless: ProgramRun = {
+            ...canary,
+            resources: canary.resources.map((r) => (/VirtualService/.test(r.type) ? { ...r, dependencies: [] } : r)),
+        };
+        await assert.rejects(
+            check(lockdown, careless, "careless lockdown -> canary"),
+            /not defined by any DestinationRule|no pod serves/,
+        );
     });
 });

@@ -1,41 +1,41 @@
 // Reads and validates the environment. Every setting has a default that matches the
 // Kubernetes deployment (service names voting-storage / voting-analytics).
 
-export type Component = 'app' | 'analytics';
-export type StoreKind = 'redis' | 'mysql';
+export type Component = "app" | "analytics";
+export type StoreKind = "redis" | "mysql";
 
-export const APP_VERSIONS = ['1.0', '2.0'] as const;
-export const ANALYTICS_VERSIONS = ['1.0', '1.1', '2.0'] as const;
+export const APP_VERSIONS = ["1.0", "2.0"] as const;
+export const ANALYTICS_VERSIONS = ["1.0", "1.1", "2.0"] as const;
 
 export interface RedisSettings {
-  host: string;
-  port: number;
+    host: string;
+    port: number;
 }
 
 export interface MysqlSettings {
-  host: string;
-  port: number;
-  user: string;
-  password: string;
-  database: string;
+    host: string;
+    port: number;
+    user: string;
+    password: string;
+    database: string;
 }
 
 export interface Config {
-  component: Component;
-  version: string;
-  store: StoreKind;
-  port: number;
-  title: string;
-  vote1: string;
-  vote2: string;
-  showDetails: boolean;
-  featureFlag: boolean;
-  redis: RedisSettings;
-  mysql: MysqlSettings;
-  analyticsHost: string;
-  analyticsPort: number;
-  /** Milliseconds to wait for in-flight requests on SIGTERM before closing them. */
-  shutdownTimeoutMs: number;
+    component: Component;
+    version: string;
+    store: StoreKind;
+    port: number;
+    title: string;
+    vote1: string;
+    vote2: string;
+    showDetails: boolean;
+    featureFlag: boolean;
+    redis: RedisSettings;
+    mysql: MysqlSettings;
+    analyticsHost: string;
+    analyticsPort: number;
+    /** Milliseconds to wait for in-flight requests on SIGTERM before closing them. */
+    shutdownTimeoutMs: number;
 }
 
 export class ConfigError extends Error {}
@@ -43,80 +43,81 @@ export class ConfigError extends Error {}
 type Env = Record<string, string | undefined>;
 
 function str(env: Env, name: string, dflt: string): string {
-  const v = env[name];
-  return v === undefined || v.trim() === '' ? dflt : v.trim();
+    const v = env[name];
+    return v === undefined || v.trim() === "" ? dflt : v.trim();
 }
 
 function int(env: Env, name: string, dflt: number, min = 1, max = 65535): number {
-  const raw = env[name];
-  if (raw === undefined || raw.trim() === '') return dflt;
-  if (!/^\d+$/.test(raw.trim())) throw new ConfigError(`${name} must be an integer, got "${raw}"`);
-  const n = Number(raw.trim());
-  if (n < min || n > max) throw new ConfigError(`${name} must be between ${min} and ${max}, got ${n}`);
-  return n;
+    const raw = env[name];
+    if (raw === undefined || raw.trim() === "") return dflt;
+    if (!/^\d+$/.test(raw.trim())) throw new ConfigError(`${name} must be an integer, got "${raw}"`);
+    const n = Number(raw.trim());
+    if (n < min || n > max) throw new ConfigError(`${name} must be between ${min} and ${max}, got ${n}`);
+    return n;
 }
 
 function bool(env: Env, name: string, dflt: boolean): boolean {
-  const raw = env[name];
-  if (raw === undefined || raw.trim() === '') return dflt;
-  const v = raw.trim().toLowerCase();
-  if (['1', 'true', 'yes', 'on'].includes(v)) return true;
-  if (['0', 'false', 'no', 'off'].includes(v)) return false;
-  throw new ConfigError(`${name} must be true/false (or 1/0), got "${raw}"`);
+    const raw = env[name];
+    if (raw === undefined || raw.trim() === "") return dflt;
+    const v = raw.trim().toLowerCase();
+    if (["1", "true", "yes", "on"].includes(v)) return true;
+    if (["0", "false", "no", "off"].includes(v)) return false;
+    throw new ConfigError(`${name} must be true/false (or 1/0), got "${raw}"`);
 }
 
 /** Candidate names are stored as MySQL VARCHAR(32) keys and shown in HTML (escaped). */
 function voteValue(env: Env, name: string, dflt: string): string {
-  const v = str(env, name, dflt);
-  if (v.length > 32) throw new ConfigError(`${name} must be at most 32 characters, got ${v.length}`);
-  if (v.toLowerCase() === 'reset') throw new ConfigError(`${name} must not be "reset" (reserved for the Reset button)`);
-  return v;
+    const v = str(env, name, dflt);
+    if (v.length > 32) throw new ConfigError(`${name} must be at most 32 characters, got ${v.length}`);
+    if (v.toLowerCase() === "reset")
+        throw new ConfigError(`${name} must not be "reset" (reserved for the Reset button)`);
+    return v;
 }
 
 export function loadConfig(env: Env = process.env): Config {
-  const component = str(env, 'COMPONENT', '');
-  const version = str(env, 'VERSION', '');
-  if (component !== 'app' && component !== 'analytics') {
-    throw new ConfigError(
-      `COMPONENT must be "app" or "analytics", got ${component === '' ? '(unset)' : `"${component}"`}`,
-    );
-  }
-  const allowed: readonly string[] = component === 'app' ? APP_VERSIONS : ANALYTICS_VERSIONS;
-  if (!allowed.includes(version)) {
-    throw new ConfigError(
-      `VERSION ${version === '' ? '(unset)' : `"${version}"`} is not valid for COMPONENT=${component}; ` +
-        `use one of ${allowed.join(', ')}`,
-    );
-  }
-  const vote1 = voteValue(env, 'VOTE1VALUE', 'Cats');
-  const vote2 = voteValue(env, 'VOTE2VALUE', 'Dogs');
-  if (vote1.toLowerCase() === vote2.toLowerCase()) {
-    throw new ConfigError(`VOTE1VALUE and VOTE2VALUE must differ (ignoring case), got "${vote1}" and "${vote2}"`);
-  }
+    const component = str(env, "COMPONENT", "");
+    const version = str(env, "VERSION", "");
+    if (component !== "app" && component !== "analytics") {
+        throw new ConfigError(
+            `COMPONENT must be "app" or "analytics", got ${component === "" ? "(unset)" : `"${component}"`}`,
+        );
+    }
+    const allowed: readonly string[] = component === "app" ? APP_VERSIONS : ANALYTICS_VERSIONS;
+    if (!allowed.includes(version)) {
+        throw new ConfigError(
+            `VERSION ${version === "" ? "(unset)" : `"${version}"`} is not valid for COMPONENT=${component}; ` +
+                `use one of ${allowed.join(", ")}`,
+        );
+    }
+    const vote1 = voteValue(env, "VOTE1VALUE", "Cats");
+    const vote2 = voteValue(env, "VOTE2VALUE", "Dogs");
+    if (vote1.toLowerCase() === vote2.toLowerCase()) {
+        throw new ConfigError(`VOTE1VALUE and VOTE2VALUE must differ (ignoring case), got "${vote1}" and "${vote2}"`);
+    }
 
-  return {
-    component,
-    version,
-    store: version.startsWith('2.') ? 'mysql' : 'redis',
-    port: int(env, 'PORT', 8080),
-    title: str(env, 'TITLE', 'Azure Voting App'),
-    vote1,
-    vote2,
-    showDetails: bool(env, 'SHOWDETAILS', true),
-    featureFlag: bool(env, 'FEATUREFLAG', true),
-    redis: {
-      host: str(env, 'REDIS_HOST', 'voting-storage'),
-      port: int(env, 'REDIS_PORT', 6379),
-    },
-    mysql: {
-      host: str(env, 'MYSQL_HOST', 'voting-storage'),
-      port: int(env, 'MYSQL_PORT', 3306),
-      user: str(env, 'MYSQL_USER', 'root'),
-      password: env['MYSQL_PASSWORD'] ?? '',
-      database: str(env, 'MYSQL_DATABASE', 'votes'),
-    },
-    analyticsHost: str(env, 'ANALYTICS_HOST', 'voting-analytics'),
-    analyticsPort: int(env, 'ANALYTICS_PORT', 8080),
-    shutdownTimeoutMs: int(env, 'SHUTDOWN_TIMEOUT_MS', 10000, 0, 600000),
-  };
+    return {
+        component,
+        version,
+        store: version.startsWith("2.") ? "mysql" : "redis",
+        port: int(env, "PORT", 8080),
+        title: str(env, "TITLE", "Azure Voting App"),
+        vote1,
+        vote2,
+        showDetails: bool(env, "SHOWDETAILS", true),
+        featureFlag: bool(env, "FEATUREFLAG", true),
+        redis: {
+            host: str(env, "REDIS_HOST", "voting-storage"),
+            port: int(env, "REDIS_PORT", 6379),
+        },
+        mysql: {
+            host: str(env, "MYSQL_HOST", "voting-storage"),
+            port: int(env, "MYSQL_PORT", 3306),
+            user: str(env, "MYSQL_USER", "root"),
+            password: env["MYSQL_PASSWORD"] ?? "",
+            database: str(env, "MYSQL_DATABASE", "votes"),
+        },
+        analyticsHost: str(env, "ANALYTICS_HOST", "voting-analytics"),
+        analyticsPort: int(env, "ANALYTICS_PORT", 8080),
+        shutdownTimeoutMs: int(env, "SHUTDOWN_TIMEOUT_MS", 10000, 0, 600000),
+    };
 }

@@ -1,17 +1,17 @@
 // HTML rendering (no template engine: one page, everything escaped).
 
 export function escapeHtml(s: string): string {
-  return s
-    .replace(/&/g, '&amp;')
-    .replace(/</g, '&lt;')
-    .replace(/>/g, '&gt;')
-    .replace(/"/g, '&quot;')
-    .replace(/'/g, '&#39;');
+    return s
+        .replace(/&/g, "&amp;")
+        .replace(/</g, "&lt;")
+        .replace(/>/g, "&gt;")
+        .replace(/"/g, "&quot;")
+        .replace(/'/g, "&#39;");
 }
 
 /** The results line must stay on one line: `<div id="results"> TEXT </div>`. */
 export function oneLine(s: string): string {
-  return s.replace(/\s+/g, ' ').trim();
+    return s.replace(/\s+/g, " ").trim();
 }
 
 const STYLE = `
@@ -31,38 +31,38 @@ form.vote + div { font-size: 20px; margin: 18px 0; font-weight: 600; }
 `;
 
 export interface PageModel {
-  title: string;
-  vote1: string;
-  vote2: string;
-  results: string;
-  showDetails: boolean;
-  featureFlagEnabled: boolean;
-  featureFlagOn: boolean;
-  hostname: string;
-  store: string;
-  version: string;
+    title: string;
+    vote1: string;
+    vote2: string;
+    results: string;
+    showDetails: boolean;
+    featureFlagEnabled: boolean;
+    featureFlagOn: boolean;
+    hostname: string;
+    store: string;
+    version: string;
 }
 
 export function renderPage(m: PageModel): string {
-  const t = escapeHtml(m.title);
-  const footer: string[] = [];
-  if (m.showDetails) {
-    footer.push(
-      `<span id="details">Host: <span id="hostname">${escapeHtml(m.hostname)}</span>` +
-        ` | Store: <span id="store">${escapeHtml(m.store)}</span>` +
-        ` | Version: <span id="version">${escapeHtml(m.version)}</span></span>`,
-    );
-  }
-  if (m.featureFlagEnabled) {
-    const state = m.featureFlagOn ? 'on' : 'off';
-    const action = m.featureFlagOn ? '/featureflag/clear' : '/featureflag/set';
-    const label = m.featureFlagOn ? 'Clear feature flag' : 'Set feature flag';
-    footer.push(
-      `<span id="featureflag-state" class="flag-${state}">Feature flag: ${state}</span>` +
-        `<form method="POST" action="${action}"><button type="submit" id="featureflag-toggle">${label}</button></form>`,
-    );
-  }
-  return `<!DOCTYPE html>
+    const t = escapeHtml(m.title);
+    const footer: string[] = [];
+    if (m.showDetails) {
+        footer.push(
+            `<span id="details">Host: <span id="hostname">${escapeHtml(m.hostname)}</span>` +
+                ` | Store: <span id="store">${escapeHtml(m.store)}</span>` +
+                ` | Version: <span id="version">${escapeHtml(m.version)}</span></span>`,
+        );
+    }
+    if (m.featureFlagEnabled) {
+        const state = m.featureFlagOn ? "on" : "off";
+        const action = m.featureFlagOn ? "/featureflag/clear" : "/featureflag/set";
+        const label = m.featureFlagOn ? "Clear feature flag" : "Set feature flag";
+        footer.push(
+            `<span id="featureflag-state" class="flag-${state}">Feature flag: ${state}</span>` +
+                `<form method="POST" action="${action}"><button type="submit" id="featureflag-toggle">${label}</button></form>`,
+        );
+    }
+    return `<!DOCTYPE html>
 <html lang="en">
 <head>
 <meta charset="utf-8">
@@ -79,7 +79,7 @@ export function renderPage(m: PageModel): string {
 <button type="submit" name="vote" value="reset" id="reset">Reset</button>
 </form>
 <div id="results"> ${escapeHtml(oneLine(m.results))} </div>
-<div id="footer">${footer.join(' | ')}</div>
+<div id="footer">${footer.join(" | ")}</div>
 </div>
 </body>
 </html>
@@ -87,12 +87,12 @@ export function renderPage(m: PageModel): string {
 }
 
 export function renderErrorPage(title: string, status: number, message: string): string {
-  const heading = status === 503 ? 'Storage unavailable' : `Error ${status}`;
-  const detail =
-    status === 503
-      ? 'The vote storage is unavailable right now (storage unavailable). Please try again in a few seconds.'
-      : message;
-  return `<!DOCTYPE html>
+    const heading = status === 503 ? "Storage unavailable" : `Error ${status}`;
+    const detail =
+        status === 503
+            ? "The vote storage is unavailable right now (storage unavailable). Please try again in a few seconds."
+            : message;
+    return `<!DOCTYPE html>
 <html lang="en">
 <head><meta charset="utf-8"><title>${escapeHtml(title)} - ${escapeHtml(heading)}</title></head>
 <body>

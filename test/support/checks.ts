@@ -6,6 +6,10 @@ import { Cluster, followStorageClients } from "./mesh";
 export function expectStorageClientsServed(cluster: Cluster, context: string) {
     const connections = followStorageClients(cluster);
     const wrong = connections.filter((c) => c.error);
-    assert.deepEqual(wrong.map((c) => `${c.client} -> ${c.engine}:${c.port}: ${(c.share * 100).toFixed(0)}% ${c.error}`), [], context);
+    assert.deepEqual(
+        wrong.map((c) => `${c.client} -> ${c.engine}:${c.port}: ${(c.share * 100).toFixed(0)}% ${c.error}`),
+        [],
+        context,
+    );
     return connections;
 }

@@ -4,9 +4,26 @@
  */
 
 /** Every stage: the votes' two volumes among them, so that no stage change deletes or re-creates one. */
-const common = ["Namespace/voting", "PersistentVolumeClaim/voting-storage-redis-data", "PersistentVolumeClaim/voting-storage-mysql-data", "Service/voting-analytics", "Service/voting-app", "Service/voting-storage", "Gateway/voting-app-gateway", "VirtualService/voting-app"];
-const mesh1 = ["DestinationRule/voting-app-v1-0", "DestinationRule/voting-analytics-v1-1", "DestinationRule/voting-storage-v1-0"];
-const mesh2 = ["DestinationRule/voting-app-v2-0", "DestinationRule/voting-analytics-v2-0", "DestinationRule/voting-storage-v2-0"];
+const common = [
+    "Namespace/voting",
+    "PersistentVolumeClaim/voting-storage-redis-data",
+    "PersistentVolumeClaim/voting-storage-mysql-data",
+    "Service/voting-analytics",
+    "Service/voting-app",
+    "Service/voting-storage",
+    "Gateway/voting-app-gateway",
+    "VirtualService/voting-app",
+];
+const mesh1 = [
+    "DestinationRule/voting-app-v1-0",
+    "DestinationRule/voting-analytics-v1-1",
+    "DestinationRule/voting-storage-v1-0",
+];
+const mesh2 = [
+    "DestinationRule/voting-app-v2-0",
+    "DestinationRule/voting-analytics-v2-0",
+    "DestinationRule/voting-storage-v2-0",
+];
 const meshCommon = ["VirtualService/voting-analytics", "VirtualService/voting-storage", "PeerAuthentication/default"];
 const v1 = ["Deployment/voting-storage-1-0", "Deployment/voting-analytics-1-0", "Deployment/voting-app-1-0"];
 const mysql = ["Secret/voting-storage-secret", "ConfigMap/voting-storage-mysql-init"];
@@ -21,14 +38,17 @@ export const EXPECTED: Record<string, string[]> = {
     finalize: [...common, ...v2, ...mesh2, ...meshCommon],
 };
 
-
 /** Forward transitions, from the brief's stage table; each rollback is the exact inverse. */
 export const FORWARD: Record<string, { create: string[]; update: string[]; delete: string[] }> = {
     "deploy->update": { create: ["Deployment/voting-analytics-1-1"], update: [], delete: [] },
     "update->lockdown": {
         create: [
-            "DestinationRule/voting-analytics-v1-1", "DestinationRule/voting-app-v1-0", "DestinationRule/voting-storage-v1-0",
-            "PeerAuthentication/default", "VirtualService/voting-analytics", "VirtualService/voting-storage",
+            "DestinationRule/voting-analytics-v1-1",
+            "DestinationRule/voting-app-v1-0",
+            "DestinationRule/voting-storage-v1-0",
+            "PeerAuthentication/default",
+            "VirtualService/voting-analytics",
+            "VirtualService/voting-storage",
         ],
         update: ["VirtualService/voting-app"],
         delete: [],
@@ -36,8 +56,12 @@ export const FORWARD: Record<string, { create: string[]; update: string[]; delet
     "lockdown->canary": {
         create: [
             "ConfigMap/voting-storage-mysql-init",
-            "Deployment/voting-analytics-2-0", "Deployment/voting-app-2-0", "Deployment/voting-storage-2-0",
-            "DestinationRule/voting-analytics-v2-0", "DestinationRule/voting-app-v2-0", "DestinationRule/voting-storage-v2-0",
+            "Deployment/voting-analytics-2-0",
+            "Deployment/voting-app-2-0",
+            "Deployment/voting-storage-2-0",
+            "DestinationRule/voting-analytics-v2-0",
+            "DestinationRule/voting-app-v2-0",
+            "DestinationRule/voting-storage-v2-0",
             "Secret/voting-storage-secret",
         ],
         update: ["VirtualService/voting-analytics", "VirtualService/voting-app", "VirtualService/voting-storage"],
@@ -47,27 +71,59 @@ export const FORWARD: Record<string, { create: string[]; update: string[]; delet
         create: [],
         update: ["VirtualService/voting-analytics", "VirtualService/voting-app", "VirtualService/voting-storage"],
         delete: [
-            "Deployment/voting-analytics-1-0", "Deployment/voting-analytics-1-1", "Deployment/voting-app-1-0", "Deployment/voting-storage-1-0",
-            "DestinationRule/voting-analytics-v1-1", "DestinationRule/voting-app-v1-0", "DestinationRule/voting-storage-v1-0",
+            "Deployment/voting-analytics-1-0",
+            "Deployment/voting-analytics-1-1",
+            "Deployment/voting-app-1-0",
+            "Deployment/voting-storage-1-0",
+            "DestinationRule/voting-analytics-v1-1",
+            "DestinationRule/voting-app-v1-0",
+            "DestinationRule/voting-storage-v1-0",
         ],
     },
 };
 
-
 export type Chain = { app: string; analytics: string; appStorage: string; analyticsStorage: string };
-export const chain = (app: string, analytics: string, storage: string): Chain => ({ app, analytics, appStorage: storage, analyticsStorage: storage });
+export const chain = (app: string, analytics: string, storage: string): Chain => ({
+    app,
+    analytics,
+    appStorage: storage,
+    analyticsStorage: storage,
+});
 export const V1 = (analytics: string) => chain("1.0", analytics, "1.0");
 export const V2 = chain("2.0", "2.0", "2.0");
 
 /** Where users' requests go at each stage (canaryWeight 0): chains with their share in percent. */
 export const ROUTES: Record<string, { withoutFlag: [Chain, number][]; withFlag: [Chain, number][] }> = {
     deploy: { withoutFlag: [[V1("1.0"), 100]], withFlag: [[V1("1.0"), 100]] },
-    update: { withoutFlag: [[V1("1.0"), 50], [V1("1.1"), 50]], withFlag: [[V1("1.0"), 50], [V1("1.1"), 50]] },
+    update: {
+        withoutFlag: [
+            [V1("1.0"), 50],
+            [V1("1.1"), 50],
+        ],
+        withFlag: [
+            [V1("1.0"), 50],
+            [V1("1.1"), 50],
+        ],
+    },
     lockdown: { withoutFlag: [[V1("1.1"), 100]], withFlag: [[V1("1.1"), 100]] },
     canary: { withoutFlag: [[V1("1.1"), 100]], withFlag: [[V2, 100]] },
     finalize: { withoutFlag: [[V2, 100]], withFlag: [[V2, 100]] },
 };
 
 /** Cookie headers without the flag, and with it (alone or among other cookies). */
-export const NO_FLAG = [undefined, "", "session=abc", "featureflag=off", "nofeatureflag=on", "featureflag=onx", "x=1; featureflag=of"];
-export const FLAG = ["featureflag=on", "session=abc; featureflag=on", "featureflag=on; theme=dark", "a=1; featureflag=on; b=2", "a=1;featureflag=on"];
+export const NO_FLAG = [
+    undefined,
+    "",
+    "session=abc",
+    "featureflag=off",
+    "nofeatureflag=on",
+    "featureflag=onx",
+    "x=1; featureflag=of",
+];
+export const FLAG = [
+    "featureflag=on",
+    "session=abc; featureflag=on",
+    "featureflag=on; theme=dark",
+    "a=1; featureflag=on; b=2",
+    "a=1;featureflag=on",
+];

@@ -63,7 +63,9 @@ export function podsOf(cluster: Cluster): Pod[] {
                 env,
                 image: container.image,
                 containerPorts: (container.ports ?? []).map((p: any) => p.containerPort),
-                namedPorts: Object.fromEntries((container.ports ?? []).filter((p: any) => p.name).map((p: any) => [p.name, p.containerPort])),
+                namedPorts: Object.fromEntries(
+                    (container.ports ?? []).filter((p: any) => p.name).map((p: any) => [p.name, p.containerPort]),
+                ),
                 replicas: d.spec.replicas ?? 1,
             };
         });
@@ -72,7 +74,9 @@ export function podsOf(cluster: Cluster): Pod[] {
 function hostOf(cluster: Cluster, host: string): { service?: KubernetesObject; fqdn: string } {
     const short = host.split(".")[0];
     const fqdn = host.includes(".") ? host : `${host}.${cluster.namespace}.svc.cluster.local`;
-    const service = of(cluster, "Service").find((s) => s.metadata.name === short && fqdn === `${short}.${s.metadata.namespace}.svc.cluster.local`);
+    const service = of(cluster, "Service").find(
+        (s) => s.metadata.name === short && fqdn === `${short}.${s.metadata.namespace}.svc.cluster.local`,
+    );
     return { service, fqdn };
 }
 
@@ -80,14 +84,19 @@ function hostOf(cluster: Cluster, host: string): { service?: KubernetesObject; f
 export function subsetsOf(cluster: Cluster, fqdn: string): Map<string, Record<string, string>> {
     const subsets = new Map<string, Record<string, string>>();
     for (const dr of of(cluster, "DestinationRule")) {
-        const host = dr.spec.host.includes(".") ? dr.spec.host : `${dr.spec.host}.${dr.metadata.namespace}.svc.cluster.local`;
+        const host = dr.spec.host.includes(".")
+            ? dr.spec.host
+            : `${dr.spec.host}.${dr.metadata.namespace}.svc.cluster.local`;
         if (host !== fqdn) continue;
         for (const s of dr.spec.subsets ?? []) if (!subsets.has(s.name)) subsets.set(s.name, s.labels ?? {});
     }
     return subsets;
 }
 
-interface Target { pods: Pod[]; error?: string }
+interface Target {
+    pods: Pod[];
+    error?: string;
+}
 
 /** The pods behind host[:port] (optionally one subset), as a Service and DestinationRules define them. */
 function endpoints(cluster: Cluster, host: string, port: number, subset?: string): Target {
@@ -120,7 +129,13 @@ function fullMatch(regex: string, value: string | undefined): boolean {
     return new RegExp(`^(?:${regex})$`).test(value);
 }
 
-interface Request { host: string; port: number; headers: Record<string, string>; source?: Record<string, string>; protocol: "http" | "tcp" }
+interface Request {
+    host: string;
+    port: number;
+    headers: Record<string, string>;
+    source?: Record<string, string>;
+    protocol: "http" | "tcp";
+}
 
 function httpMatch(match: any, req: Request): boolean {
     if (match.sourceLabels && !matches(match.sourceLabels, req.source ?? {})) return false;
@@ -134,7 +149,11 @@ function httpMatch(match: any, req: Request): boolean {
     return true;
 }
 
-interface Hop { pod?: Pod; share: number; error?: string }
+interface Hop {
+    pod?: Pod;
+    share: number;
+    error?: string;
+}
 
 /** Where one request goes: pods with shares, or an error share. */
 function route(cluster: Cluster, req: Request, share: number, fromGateway: boolean): Hop[] {
@@ -142,12 +161,18 @@ function route(cluster: Cluster, req: Request, share: number, fromGateway: boole
     const virtualServices = of(cluster, "VirtualService").filter((vs) => {
         const gateways: string[] = vs.spec.gateways ?? ["mesh"];
         if (fromGateway) {
-            const boundGateways = of(cluster, "Gateway").filter((g) => gateways.includes(g.metadata.name) && matches(g.spec.selector, cluster.gatewayPodLabels));
+            const boundGateways = of(cluster, "Gateway").filter(
+                (g) => gateways.includes(g.metadata.name) && matches(g.spec.selector, cluster.gatewayPodLabels),
+            );
             return boundGateways.length > 0 && (vs.spec.hosts ?? []).some((h: string) => h === "*" || h === req.host);
         }
-        return gateways.includes("mesh") && (vs.spec.hosts ?? []).some((h: string) => h === fqdn || h === req.host.split(".")[0]);
+        return (
+            gateways.includes("mesh") &&
+            (vs.spec.hosts ?? []).some((h: string) => h === fqdn || h === req.host.split(".")[0])
+        );
     });
-    if (fromGateway && virtualServices.length === 0) return [{ share, error: "no VirtualService is bound to a Gateway that selects the ingress gateway pods" }];
+    if (fromGateway && virtualServices.length === 0)
+        return [{ share, error: "no VirtualService is bound to a Gateway that selects the ingress gateway pods" }];
     if (virtualServices.length > 1) return [{ share, error: `${virtualServices.length} VirtualServices for ${fqdn}` }];
     if (virtualServices.length === 0) {
         const target = endpoints(cluster, req.host, req.port);
@@ -157,7 +182,12 @@ function route(cluster: Cluster, req: Request, share: number, fromGateway: boole
     // As Istio builds a proxy's routes: a rule whose every match names sourceLabels the proxy does
     // not carry is left out for it; a VirtualService left with no rule does not apply to it at all
     // (its requests go to the plain Service), whereas rules that remain but do not match refuse.
-    const rules = declared.filter((r) => !r.match || r.match.length === 0 || r.match.some((m: any) => !m.sourceLabels || matches(m.sourceLabels, req.source ?? {})));
+    const rules = declared.filter(
+        (r) =>
+            !r.match ||
+            r.match.length === 0 ||
+            r.match.some((m: any) => !m.sourceLabels || matches(m.sourceLabels, req.source ?? {})),
+    );
     if (declared.length > 0 && rules.length === 0 && !fromGateway) {
         const target = endpoints(cluster, req.host, req.port);
         return target.error ? [{ share, error: target.error }] : spread(target.pods, share);
@@ -168,12 +198,15 @@ function route(cluster: Cluster, req: Request, share: number, fromGateway: boole
         const target = endpoints(cluster, req.host, req.port);
         return target.error ? [{ share, error: target.error }] : spread(target.pods, share);
     }
-    if (!rule) return [{ share, error: `no ${req.protocol} route of VirtualService ${virtualServices[0].metadata.name} matches` }];
+    if (!rule)
+        return [
+            { share, error: `no ${req.protocol} route of VirtualService ${virtualServices[0].metadata.name} matches` },
+        ];
     const destinations: any[] = rule.route ?? [];
     const totalWeight = destinations.length === 1 ? 100 : destinations.reduce((n, d) => n + (d.weight ?? 0), 0);
     if (totalWeight !== 100) return [{ share, error: `route weights sum to ${totalWeight}` }];
     return destinations.flatMap((d): Hop[] => {
-        const weight = destinations.length === 1 ? 100 : d.weight ?? 0;
+        const weight = destinations.length === 1 ? 100 : (d.weight ?? 0);
         if (weight === 0) return [];
         const port = d.destination.port?.number ?? req.port;
         const target = endpoints(cluster, d.destination.host, port, d.destination.subset);
@@ -189,15 +222,25 @@ export function storageSettingsOf(pod: Pick<Pod, "env">): { host?: string; port:
         : { host: pod.env.MYSQL_HOST, port: Number(pod.env.MYSQL_PORT), engine: "mysql" };
 }
 
-function storageCall(cluster: Cluster, client: Pod, share: number): { version?: string; engine?: string; share: number; error?: string }[] {
+function storageCall(
+    cluster: Cluster,
+    client: Pod,
+    share: number,
+): { version?: string; engine?: string; share: number; error?: string }[] {
     const { host, port, engine } = storageSettingsOf(client);
     if (!host || !port) return [{ share, error: `${client.deployment} has no storage settings` }];
-    return route(cluster, { host, port, headers: {}, source: client.labels, protocol: "tcp" }, share, false).map((r) => {
-        if (r.error || !r.pod) return { share: r.share, error: r.error };
-        const served = /mysql/.test(r.pod.image) ? "mysql" : /redis/.test(r.pod.image) ? "redis" : "unknown";
-        if (served !== engine) return { share: r.share, error: `${client.deployment} speaks ${engine} but reached ${r.pod.deployment} (${served})` };
-        return { share: r.share, version: r.pod.labels.version, engine: served };
-    });
+    return route(cluster, { host, port, headers: {}, source: client.labels, protocol: "tcp" }, share, false).map(
+        (r) => {
+            if (r.error || !r.pod) return { share: r.share, error: r.error };
+            const served = /mysql/.test(r.pod.image) ? "mysql" : /redis/.test(r.pod.image) ? "redis" : "unknown";
+            if (served !== engine)
+                return {
+                    share: r.share,
+                    error: `${client.deployment} speaks ${engine} but reached ${r.pod.deployment} (${served})`,
+                };
+            return { share: r.share, version: r.pod.labels.version, engine: served };
+        },
+    );
 }
 
 export interface StorageConnection {
@@ -222,7 +265,14 @@ export function followStorageClients(cluster: Cluster): StorageConnection[] {
         .filter((pod) => pod.env.REDIS_HOST || pod.env.MYSQL_HOST)
         .flatMap((pod) => {
             const { engine, port } = storageSettingsOf(pod);
-            return storageCall(cluster, pod, 1).map((c) => ({ client: pod.deployment, engine, port, share: c.share, version: c.version, error: c.error }));
+            return storageCall(cluster, pod, 1).map((c) => ({
+                client: pod.deployment,
+                engine,
+                port,
+                share: c.share,
+                version: c.version,
+                error: c.error,
+            }));
         });
 }
 
@@ -234,19 +284,43 @@ export function followUserRequest(cluster: Cluster, cookie?: string): Outcome[] 
     const headers: Record<string, string> = cookie === undefined ? {} : { cookie };
     const outcomes: Outcome[] = [];
     for (const hop of route(cluster, { host: "voting-app", port: 80, headers, protocol: "http" }, 1, true)) {
-        if (hop.error || !hop.pod) { outcomes.push({ share: hop.share, path: {}, error: hop.error }); continue; }
+        if (hop.error || !hop.pod) {
+            outcomes.push({ share: hop.share, path: {}, error: hop.error });
+            continue;
+        }
         const app = hop.pod;
         const appPath = { app: app.labels.version };
         const appStorage = storageCall(cluster, app, 1);
-        const analyticsHops = route(cluster, {
-            host: app.env.ANALYTICS_HOST ?? "", port: Number(app.env.ANALYTICS_PORT), headers: {}, source: app.labels, protocol: "http",
-        }, hop.share, false);
+        const analyticsHops = route(
+            cluster,
+            {
+                host: app.env.ANALYTICS_HOST ?? "",
+                port: Number(app.env.ANALYTICS_PORT),
+                headers: {},
+                source: app.labels,
+                protocol: "http",
+            },
+            hop.share,
+            false,
+        );
         for (const a of analyticsHops) {
-            if (a.error || !a.pod) { outcomes.push({ share: a.share, path: appPath, error: `analytics: ${a.error}` }); continue; }
+            if (a.error || !a.pod) {
+                outcomes.push({ share: a.share, path: appPath, error: `analytics: ${a.error}` });
+                continue;
+            }
             for (const s of appStorage) {
                 for (const t of storageCall(cluster, a.pod, 1)) {
-                    const path = { ...appPath, analytics: a.pod.labels.version, appStorage: s.version ?? "-", analyticsStorage: t.version ?? "-" };
-                    const error = s.error ? `app storage: ${s.error}` : t.error ? `analytics storage: ${t.error}` : undefined;
+                    const path = {
+                        ...appPath,
+                        analytics: a.pod.labels.version,
+                        appStorage: s.version ?? "-",
+                        analyticsStorage: t.version ?? "-",
+                    };
+                    const error = s.error
+                        ? `app storage: ${s.error}`
+                        : t.error
+                          ? `analytics storage: ${t.error}`
+                          : undefined;
                     outcomes.push({ share: a.share * s.share * t.share, path, ...(error ? { error } : {}) });
                 }
             }
@@ -271,6 +345,9 @@ function merge(outcomes: Outcome[]): Outcome[] {
 /** Path as "app 1.0 -> analytics 1.1 -> storage 1.0/1.0" for messages. */
 export function describe(outcomes: Outcome[]): string {
     return outcomes
-        .map((o) => `${(o.share * 100).toFixed(1)}% ${o.error ? `REFUSED (${o.error})` : `app ${o.path.app} -> analytics ${o.path.analytics} -> storage ${o.path.appStorage}/${o.path.analyticsStorage}`}`)
+        .map(
+            (o) =>
+                `${(o.share * 100).toFixed(1)}% ${o.error ? `REFUSED (${o.error})` : `app ${o.path.app} -> analytics ${o.path.analytics} -> storage ${o.path.appStorage}/${o.path.analyticsStorage}`}`,
+        )
         .join("; ");
 }

@@ -135,7 +135,9 @@ export interface GatewayRelease {
 
 /** The gateway release the run installs (name and namespace), or Pulumi.yaml's defaults. */
 export function gatewayReleaseOf(run: ProgramRun): GatewayRelease {
-    const release = run.resources.find((r) => r.type === "kubernetes:helm.sh/v3:Release" && r.inputs.chart === "gateway");
+    const release = run.resources.find(
+        (r) => r.type === "kubernetes:helm.sh/v3:Release" && r.inputs.chart === "gateway",
+    );
     return {
         name: typeof release?.inputs.name === "string" ? release.inputs.name : DEFAULT_GATEWAY.name,
         namespace: typeof release?.inputs.namespace === "string" ? release.inputs.namespace : DEFAULT_GATEWAY.namespace,
@@ -153,7 +155,13 @@ const matches = (selector: Record<string, string> | undefined, labels: Record<st
     selector !== undefined && Object.entries(selector).every(([k, v]) => labels[k] === v);
 
 interface PodObject extends KubernetesObject {
-    spec: { containers: { name: string; image?: string; ports?: { name?: string; containerPort: number; protocol?: string }[] }[] };
+    spec: {
+        containers: {
+            name: string;
+            image?: string;
+            ports?: { name?: string; containerPort: number; protocol?: string }[];
+        }[];
+    };
 }
 
 /**
@@ -167,8 +175,10 @@ function podOf(deployment: KubernetesObject, namespaceLabels: Record<string, str
     const injected = namespaceLabels["istio-injection"] === "enabled" || namespaceLabels["istio.io/rev"] !== undefined;
     if (injected && template.metadata?.annotations?.["sidecar.istio.io/inject"] !== "false") {
         labels["security.istio.io/tlsMode"] ??= "istio";
-        labels["service.istio.io/canonical-name"] ??= labels["app.kubernetes.io/name"] ?? labels.app ?? deployment.metadata.name;
-        labels["service.istio.io/canonical-revision"] ??= labels["app.kubernetes.io/version"] ?? labels.version ?? "latest";
+        labels["service.istio.io/canonical-name"] ??=
+            labels["app.kubernetes.io/name"] ?? labels.app ?? deployment.metadata.name;
+        labels["service.istio.io/canonical-revision"] ??=
+            labels["app.kubernetes.io/version"] ?? labels.version ?? "latest";
     }
     const name = `${deployment.metadata.name}-0`;
     const podIP = addresses.of("pod", `${deployment.metadata.namespace}/${name}`);
@@ -180,7 +190,15 @@ function podOf(deployment: KubernetesObject, namespaceLabels: Record<string, str
             containers: (template.spec.containers ?? []).map((c: any) => ({
                 name: c.name,
                 image: c.image,
-                ...(c.ports ? { ports: c.ports.map((p: any) => ({ ...(p.name ? { name: p.name } : {}), containerPort: p.containerPort, protocol: p.protocol ?? "TCP" })) } : {}),
+                ...(c.ports
+                    ? {
+                          ports: c.ports.map((p: any) => ({
+                              ...(p.name ? { name: p.name } : {}),
+                              containerPort: p.containerPort,
+                              protocol: p.protocol ?? "TCP",
+                          })),
+                      }
+                    : {}),
             })),
             serviceAccountName: template.spec.serviceAccountName ?? "default",
         },
@@ -188,7 +206,10 @@ function podOf(deployment: KubernetesObject, namespaceLabels: Record<string, str
             phase: "Running",
             podIP,
             podIPs: [{ ip: podIP }],
-            conditions: [{ type: "Ready", status: "True" }, { type: "ContainersReady", status: "True" }],
+            conditions: [
+                { type: "Ready", status: "True" },
+                { type: "ContainersReady", status: "True" },
+            ],
         },
     } as PodObject;
 }
@@ -199,7 +220,8 @@ function findPort(pod: PodObject, servicePort: any): number | undefined {
     if (typeof target === "number") return target;
     if (/^\d+$/.test(String(target))) return Number(target);
     for (const c of pod.spec.containers) {
-        for (const p of c.ports ?? []) if (p.name === target && (p.protocol ?? "TCP") === (servicePort.protocol ?? "TCP")) return p.containerPort;
+        for (const p of c.ports ?? [])
+            if (p.name === target && (p.protocol ?? "TCP") === (servicePort.protocol ?? "TCP")) return p.containerPort;
     }
     return undefined;
 }
@@ -211,14 +233,23 @@ function findPort(pod: PodObject, servicePort: any): number | undefined {
  * pod gets the controller's placeholder slice.
  */
 function endpointSlicesOf(service: KubernetesObject, pods: PodObject[]): KubernetesObject[] {
-    const selected = pods.filter((p) => p.metadata.namespace === service.metadata.namespace && matches(service.spec.selector, p.metadata.labels ?? {}));
+    const selected = pods.filter(
+        (p) =>
+            p.metadata.namespace === service.metadata.namespace &&
+            matches(service.spec.selector, p.metadata.labels ?? {}),
+    );
     const groups = new Map<string, { ports: any[]; pods: PodObject[] }>();
     for (const pod of selected) {
         const ports: any[] = [];
         for (const sp of service.spec.ports ?? []) {
             const port = findPort(pod, sp);
             if (port === undefined) continue;
-            ports.push({ name: sp.name ?? "", port, protocol: sp.protocol ?? "TCP", ...(sp.appProtocol ? { appProtocol: sp.appProtocol } : {}) });
+            ports.push({
+                name: sp.name ?? "",
+                port,
+                protocol: sp.protocol ?? "TCP",
+                ...(sp.appProtocol ? { appProtocol: sp.appProtocol } : {}),
+            });
         }
         const key = JSON.stringify(ports);
         const group = groups.get(key) ?? { ports, pods: [] };
@@ -231,25 +262,32 @@ function endpointSlicesOf(service: KubernetesObject, pods: PodObject[]): Kuberne
         metadata: {
             name: `${service.metadata.name}-${i}`,
             namespace: service.metadata.namespace,
-            labels: { "kubernetes.io/service-name": service.metadata.name, "endpointslice.kubernetes.io/managed-by": "endpointslice-controller.k8s.io" },
+            labels: {
+                "kubernetes.io/service-name": service.metadata.name,
+                "endpointslice.kubernetes.io/managed-by": "endpointslice-controller.k8s.io",
+            },
         },
         addressType: "IPv4",
     });
     if (groups.size === 0) return [{ ...base(0), endpoints: [] } as KubernetesObject];
-    return [...groups.values()].map((g, i) => ({
-        ...base(i),
-        ports: g.ports,
-        endpoints: g.pods.map((pod) => ({
-            addresses: [pod.status.podIP],
-            conditions: { ready: true, serving: true, terminating: false },
-            targetRef: { kind: "Pod", name: pod.metadata.name, namespace: pod.metadata.namespace },
-        })),
-    }) as KubernetesObject);
+    return [...groups.values()].map(
+        (g, i) =>
+            ({
+                ...base(i),
+                ports: g.ports,
+                endpoints: g.pods.map((pod) => ({
+                    addresses: [pod.status.podIP],
+                    conditions: { ready: true, serving: true, terminating: false },
+                    targetRef: { kind: "Pod", name: pod.metadata.name, namespace: pod.metadata.namespace },
+                })),
+            }) as KubernetesObject,
+    );
 }
 
 function envOf(deployment: KubernetesObject): Record<string, string> {
     const env: Record<string, string> = {};
-    for (const e of deployment.spec.template.spec.containers[0]?.env ?? []) if (typeof e.value === "string") env[e.name] = e.value;
+    for (const e of deployment.spec.template.spec.containers[0]?.env ?? [])
+        if (typeof e.value === "string") env[e.name] = e.value;
     return env;
 }
 
@@ -270,15 +308,33 @@ interface BuiltState {
  * The objects of one state (the app namespace's objects, see `inNamespace` in mock/runProgram.ts) as Istio's registry and
  * config store see them.
  */
-export function buildState(objects: KubernetesObject[], gateway: GatewayRelease, host: string, options: StateOptions = {}): BuiltState {
+export function buildState(
+    objects: KubernetesObject[],
+    gateway: GatewayRelease,
+    host: string,
+    options: StateOptions = {},
+): BuiltState {
     const namespaces = objects.filter((o) => o.kind === "Namespace");
-    if (namespaces.some((n) => n.metadata.name === gateway.namespace)) throw new Error(`buildState: give the app namespace's objects only (found Namespace ${gateway.namespace})`);
+    if (namespaces.some((n) => n.metadata.name === gateway.namespace))
+        throw new Error(`buildState: give the app namespace's objects only (found Namespace ${gateway.namespace})`);
     const nsLabels = (ns: string) => namespaces.find((n) => n.metadata.name === ns)?.metadata.labels ?? {};
-    const deployments = objects.filter((o) => o.kind === "Deployment" && (o.spec.replicas ?? 1) > 0 && !(options.withoutPods ?? []).includes(o.metadata.name));
+    const deployments = objects.filter(
+        (o) =>
+            o.kind === "Deployment" &&
+            (o.spec.replicas ?? 1) > 0 &&
+            !(options.withoutPods ?? []).includes(o.metadata.name),
+    );
     const pods = deployments.map((d) => podOf(d, nsLabels(d.metadata.namespace!)));
     const services = objects
         .filter((o) => o.kind === "Service")
-        .map((s) => ({ ...s, spec: { ...s.spec, clusterIP: addresses.of("service", `${s.metadata.namespace}/${s.metadata.name}`), type: s.spec.type ?? "ClusterIP" } }));
+        .map((s) => ({
+            ...s,
+            spec: {
+                ...s.spec,
+                clusterIP: addresses.of("service", `${s.metadata.namespace}/${s.metadata.name}`),
+                type: s.spec.type ?? "ClusterIP",
+            },
+        }));
 
     // The ingress gateway as the gateway chart makes it: its Service selects the pod labels
     // without the injection label, and the chart's Service ports.
@@ -286,7 +342,11 @@ export function buildState(objects: KubernetesObject[], gateway: GatewayRelease,
     const { ["sidecar.istio.io/inject"]: _inject, ...gatewaySelector } = podLabels;
     const gatewayPodName = `${gateway.name}-0`;
     const gatewayPodIP = addresses.of("gateway", `${gateway.namespace}/${gatewayPodName}`);
-    const gatewayNamespace: KubernetesObject = { apiVersion: "v1", kind: "Namespace", metadata: { name: gateway.namespace } };
+    const gatewayNamespace: KubernetesObject = {
+        apiVersion: "v1",
+        kind: "Namespace",
+        metadata: { name: gateway.namespace },
+    };
     const gatewayService: KubernetesObject = {
         apiVersion: "v1",
         kind: "Service",
@@ -303,10 +363,24 @@ export function buildState(objects: KubernetesObject[], gateway: GatewayRelease,
         kind: "Pod",
         metadata: { name: gatewayPodName, namespace: gateway.namespace, labels: podLabels },
         spec: {
-            containers: [{ name: "istio-proxy", image: "auto", ports: [{ name: "http-envoy-prom", containerPort: 15090, protocol: "TCP" }] }],
+            containers: [
+                {
+                    name: "istio-proxy",
+                    image: "auto",
+                    ports: [{ name: "http-envoy-prom", containerPort: 15090, protocol: "TCP" }],
+                },
+            ],
             serviceAccountName: gateway.name,
         },
-        status: { phase: "Running", podIP: gatewayPodIP, podIPs: [{ ip: gatewayPodIP }], conditions: [{ type: "Ready", status: "True" }, { type: "ContainersReady", status: "True" }] },
+        status: {
+            phase: "Running",
+            podIP: gatewayPodIP,
+            podIPs: [{ ip: gatewayPodIP }],
+            conditions: [
+                { type: "Ready", status: "True" },
+                { type: "ContainersReady", status: "True" },
+            ],
+        },
     } as PodObject;
 
     const allPods = [...pods, gatewayPod];
@@ -333,7 +407,9 @@ export function buildState(objects: KubernetesObject[], gateway: GatewayRelease,
             podName: pod.metadata.name,
             podIP: pod.status.podIP,
             labels: pod.metadata.labels ?? {},
-            ...(env.ANALYTICS_HOST ? { analytics: { host: env.ANALYTICS_HOST, port: Number(env.ANALYTICS_PORT) } } : {}),
+            ...(env.ANALYTICS_HOST
+                ? { analytics: { host: env.ANALYTICS_HOST, port: Number(env.ANALYTICS_PORT) } }
+                : {}),
             ...(storage.host ? { storage: { host: storage.host, port: storage.port, engine: storage.engine } } : {}),
         };
     });
@@ -341,8 +417,21 @@ export function buildState(objects: KubernetesObject[], gateway: GatewayRelease,
     return {
         kubernetes: toYaml(kube),
         istio: toYaml(istio),
-        ingress: { namespace: gateway.namespace, serviceName: gateway.name, podName: gatewayPodName, podIP: gatewayPodIP, labels: podLabels, port: 80, host },
-        services: allServices.map((s) => ({ name: s.metadata.name, namespace: s.metadata.namespace!, clusterIP: s.spec.clusterIP, ports: (s.spec.ports ?? []).map((p: any) => p.port) })),
+        ingress: {
+            namespace: gateway.namespace,
+            serviceName: gateway.name,
+            podName: gatewayPodName,
+            podIP: gatewayPodIP,
+            labels: podLabels,
+            port: 80,
+            host,
+        },
+        services: allServices.map((s) => ({
+            name: s.metadata.name,
+            namespace: s.metadata.namespace!,
+            clusterIP: s.spec.clusterIP,
+            ports: (s.spec.ports ?? []).map((p: any) => p.port),
+        })),
         workloads,
     };
 }
@@ -364,7 +453,10 @@ export function storageClientsOf(objects: KubernetesObject[]): RouteCase["expect
  * Users' chains at a stage (ROUTES). The canary stage's canaryWeight moves that percent of
  * unflagged users from the default chain onto the flagged one (ROUTES.canary is weight 0).
  */
-export function expectedUsers(stage: StageName, canaryWeight: number): { withoutFlag: ChainShare[]; withFlag: ChainShare[] } {
+export function expectedUsers(
+    stage: StageName,
+    canaryWeight: number,
+): { withoutFlag: ChainShare[]; withFlag: ChainShare[] } {
     const routes = ROUTES[stage];
     const toShares = (chains: [Chain, number][]) => chains.map(([c, share]) => ({ ...c, share }));
     const weight = stageByName(stage).weightedCanary ? canaryWeight : 0;
@@ -381,7 +473,10 @@ export function expectedUsers(stage: StageName, canaryWeight: number): { without
     };
     add(routes.withoutFlag, 100 - weight);
     add(routes.withFlag, weight);
-    return { withoutFlag: [...merged.values()].map((c) => ({ ...c, share: Math.round(c.share * 10) / 10 })), withFlag: toShares(routes.withFlag) };
+    return {
+        withoutFlag: [...merged.values()].map((c) => ({ ...c, share: Math.round(c.share * 10) / 10 })),
+        withFlag: toShares(routes.withFlag),
+    };
 }
 
 /**
@@ -404,8 +499,20 @@ export function expectedCalls(stage: StageName, workloads: Workload[]): Expected
                 calls.push({ from: w.deployment, kind, host: call.host, port: call.port, subset: "" });
                 continue;
             }
-            const route = definition.routes.find((r) => r.from.component === ref.component && r.from.version === ref.version && r.to.component === component);
-            if (route) calls.push({ from: w.deployment, kind, host: call.host, port: call.port, subset: subsetName(route.to.version) });
+            const route = definition.routes.find(
+                (r) =>
+                    r.from.component === ref.component &&
+                    r.from.version === ref.version &&
+                    r.to.component === component,
+            );
+            if (route)
+                calls.push({
+                    from: w.deployment,
+                    kind,
+                    host: call.host,
+                    port: call.port,
+                    subset: subsetName(route.to.version),
+                });
         }
     }
     return calls;

@@ -27,7 +27,11 @@ export const previewStage = (stage: string, extra: StackConfig = {}) => run({ st
  * program's own derivation.
  */
 export function chartGatewayPodLabels(name: string): Record<string, string> {
-    return { app: name, istio: name.startsWith("istio-") ? name.slice("istio-".length) : name, "sidecar.istio.io/inject": "true" };
+    return {
+        app: name,
+        istio: name.startsWith("istio-") ? name.slice("istio-".length) : name,
+        "sidecar.istio.io/inject": "true",
+    };
 }
 
 /** The ports of the Service Istio's gateway chart makes (status, HTTP, HTTPS), written out from its values. */
@@ -51,5 +55,8 @@ export function find(objects: KubernetesObject[], kind: string, name: string): K
 }
 
 export function names(objects: KubernetesObject[], kind: string): string[] {
-    return objects.filter((o) => o.kind === kind).map((o) => o.metadata.name).sort();
+    return objects
+        .filter((o) => o.kind === kind)
+        .map((o) => o.metadata.name)
+        .sort();
 }

@@ -33,7 +33,13 @@ export function diff(from: ProgramRun, to: ProgramRun): Step[] {
     const steps: Step[] = [];
     for (const [urn, r] of after) {
         const old = before.get(urn);
-        steps.push({ urn, label: label(r), before: old, after: r, kind: !old ? "create" : comparable(old) === comparable(r) ? "same" : "update" });
+        steps.push({
+            urn,
+            label: label(r),
+            before: old,
+            after: r,
+            kind: !old ? "create" : comparable(old) === comparable(r) ? "same" : "update",
+        });
     }
     for (const [urn, r] of before) if (!after.has(urn)) steps.push({ urn, label: label(r), before: r, kind: "delete" });
     return steps;
@@ -92,7 +98,11 @@ export interface IntermediateState {
  * steps for which `relevant` is true (the others are applied as soon as allowed; they cannot
  * change routing).
  */
-export function intermediateStates(from: ProgramRun, to: ProgramRun, relevant: (s: Step) => boolean): IntermediateState[] {
+export function intermediateStates(
+    from: ProgramRun,
+    to: ProgramRun,
+    relevant: (s: Step) => boolean,
+): IntermediateState[] {
     const steps = diff(from, to).filter((s) => s.kind !== "same");
     const forward = steps.filter((s) => s.kind !== "delete" && relevant(s));
     const deletes = steps.filter((s) => s.kind === "delete" && relevant(s));
@@ -109,8 +119,9 @@ export function intermediateStates(from: ProgramRun, to: ProgramRun, relevant: (
             const step = stepByUrn.get(urn);
             let resource: RegisteredResource | undefined;
             if (!step) resource = to.resources.find((r) => r.urn === urn && !r.read);
-            else if (step.kind === "delete") resource = deleted.has(urn) || (!relevant(step) && allForward) ? undefined : step.before;
-            else if (!relevant(step)) resource = allForward ? step.after : step.before ?? step.after;
+            else if (step.kind === "delete")
+                resource = deleted.has(urn) || (!relevant(step) && allForward) ? undefined : step.before;
+            else if (!relevant(step)) resource = allForward ? step.after : (step.before ?? step.after);
             else resource = applied.has(urn) ? step.after : step.before;
             const object = resource && asKubernetesObject(resource);
             if (object) out.push(object);
@@ -119,7 +130,9 @@ export function intermediateStates(from: ProgramRun, to: ProgramRun, relevant: (
     };
 
     const states: IntermediateState[] = [];
-    for (const set of downSets(forwardUrns, (u) => [...(newDeps.get(u) ?? [])].filter((d) => forwardUrns.includes(d)))) {
+    for (const set of downSets(forwardUrns, (u) =>
+        [...(newDeps.get(u) ?? [])].filter((d) => forwardUrns.includes(d)),
+    )) {
         const done = steps.filter((s) => set.has(s.urn)).map((s) => `${s.kind} ${s.label}`);
         states.push({ description: `after [${done.join(", ")}]`, objects: objectsFor(set, new Set(), false) });
     }
@@ -128,7 +141,10 @@ export function intermediateStates(from: ProgramRun, to: ProgramRun, relevant: (
     const dependents = (u: string) => deleteUrns.filter((d) => oldDeps.get(d)?.has(u));
     for (const set of downSets(deleteUrns, dependents)) {
         const done = steps.filter((s) => set.has(s.urn)).map((s) => `delete ${s.label}`);
-        states.push({ description: `after every create/update, then [${done.join(", ")}]`, objects: objectsFor(all, set, true) });
+        states.push({
+            description: `after every create/update, then [${done.join(", ")}]`,
+            objects: objectsFor(all, set, true),
+        });
     }
     return states;
 }
