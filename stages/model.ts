@@ -245,33 +245,55 @@ export function subsetName(version: Version): string {
 }
 
 /**
- * What serves each component, per user class (without and with the feature-flag cookie): the
- * stack's `versions` output.
+ * One path users take through the app at a stage: the share of the user class it carries, the app
+ * version, the analytics version(s) that app version calls (several, in turn, where the Service's
+ * round robin picks), and the storage both use.
  */
-export function servingVersions(plan: StagePlan): Record<string, Record<string, string>> {
-    const analyticsFor = (appVersion: Version): Version[] =>
-        plan.stage.meshRouting
+export interface UserChain {
+    /** Percent of the user class (without or with the flag cookie). */
+    share: number;
+    app: Version;
+    analytics: Version[];
+    storage: StorageVersion;
+}
+
+/** The chains users without (`flagged` false) or with the feature-flag cookie take at a stage. */
+export function userChains(plan: StagePlan, flagged: boolean): UserChain[] {
+    const weights: [Version, number][] = flagged
+        ? [[plan.flaggedAppVersion, 100]]
+        : (Object.entries(plan.defaultAppWeights) as [Version, number][]).sort(([a], [b]) => a.localeCompare(b));
+    return weights.map(([app, share]) => ({
+        share,
+        app,
+        analytics: plan.stage.meshRouting
             ? plan.stage.routes
                   .filter(
                       (r) =>
                           r.from.component === "voting-app" &&
-                          r.from.version === appVersion &&
+                          r.from.version === app &&
                           r.to.component === "voting-analytics",
                   )
                   .map((r) => r.to.version)
-            : plan.stage.versions["voting-analytics"];
-    const describe = (appVersions: Version[]) => {
-        const analytics = [...new Set(appVersions.flatMap(analyticsFor))].sort();
-        const storage = [...new Set(appVersions.map((v) => storageFor("voting-app", v)))].sort();
+            : plan.stage.versions["voting-analytics"],
+        storage: storageFor("voting-app", app),
+    }));
+}
+
+/**
+ * What serves each component, per user class (without and with the feature-flag cookie): the
+ * stack's `versions` output.
+ */
+export function servingVersions(plan: StagePlan): Record<string, Record<string, string>> {
+    const describe = (chains: UserChain[]) => {
+        const joined = <T extends string>(values: T[]) => [...new Set(values)].sort().join(", ");
         return {
-            "voting-app": appVersions.join(", "),
-            "voting-analytics": analytics.join(", "),
-            "voting-storage": storage.map((v) => `${v} (${STORAGE_ENGINES[v].engine})`).join(", "),
+            "voting-app": joined(chains.map((c) => c.app)),
+            "voting-analytics": joined(chains.flatMap((c) => c.analytics)),
+            "voting-storage": [...new Set(chains.map((c) => c.storage))]
+                .sort()
+                .map((v) => `${v} (${STORAGE_ENGINES[v].engine})`)
+                .join(", "),
         };
     };
-    const defaultVersions = (Object.keys(plan.defaultAppWeights) as Version[]).sort();
-    return {
-        withoutFeatureFlag: describe(defaultVersions),
-        withFeatureFlag: describe([plan.flaggedAppVersion]),
-    };
+    return { withoutFeatureFlag: describe(userChains(plan, false)), withFeatureFlag: describe(userChains(plan, true)) };
 }

@@ -9,7 +9,8 @@ import { followUserRequest, describe as show } from "./support/mesh";
 import { expectStorageClientsServed } from "./support/checks";
 import { FORWARD } from "./support/expected";
 import { clusterOfObjects, runStage } from "./support/runs";
-import { diff, intermediateStates, ROUTING_KINDS, Step } from "./support/transitions";
+import { diff, Step } from "../mock/changes";
+import { intermediateStates, ROUTING_KINDS } from "./support/transitions";
 
 const COOKIES = [undefined, "featureflag=on", "session=1; featureflag=on", "featureflag=off"];
 

@@ -8,64 +8,8 @@
  * Independent steps may run in any order or in parallel, so every order allowed by the
  * dependencies is a state the cluster can be seen in.
  */
+import { closure, diff, Step } from "../../mock/changes";
 import { asKubernetesObject, KubernetesObject, ProgramRun, RegisteredResource } from "../../mock/runProgram";
-
-export type StepKind = "create" | "update" | "delete" | "same";
-
-export interface Step {
-    urn: string;
-    kind: StepKind;
-    label: string;
-    before?: RegisteredResource;
-    after?: RegisteredResource;
-}
-
-export function label(r: RegisteredResource): string {
-    const o = asKubernetesObject(r);
-    return o ? `${o.kind}/${o.metadata.name}` : `${r.type.split(":").pop()}/${r.name}`;
-}
-
-const comparable = (r: RegisteredResource) => JSON.stringify(r.inputs);
-
-export function diff(from: ProgramRun, to: ProgramRun): Step[] {
-    const before = new Map(from.resources.filter((r) => !r.read).map((r) => [r.urn, r]));
-    const after = new Map(to.resources.filter((r) => !r.read).map((r) => [r.urn, r]));
-    const steps: Step[] = [];
-    for (const [urn, r] of after) {
-        const old = before.get(urn);
-        steps.push({
-            urn,
-            label: label(r),
-            before: old,
-            after: r,
-            kind: !old ? "create" : comparable(old) === comparable(r) ? "same" : "update",
-        });
-    }
-    for (const [urn, r] of before) if (!after.has(urn)) steps.push({ urn, label: label(r), before: r, kind: "delete" });
-    return steps;
-}
-
-/** The transitive dependencies of each resource in a run. */
-function closure(run: ProgramRun): Map<string, Set<string>> {
-    const direct = new Map(run.resources.map((r) => [r.urn, r.dependencies]));
-    const memo = new Map<string, Set<string>>();
-    const visit = (urn: string, stack: Set<string>): Set<string> => {
-        const known = memo.get(urn);
-        if (known) return known;
-        if (stack.has(urn)) throw new Error(`dependency cycle through ${urn}`);
-        stack.add(urn);
-        const all = new Set<string>();
-        for (const d of direct.get(urn) ?? []) {
-            all.add(d);
-            for (const t of visit(d, stack)) all.add(t);
-        }
-        stack.delete(urn);
-        memo.set(urn, all);
-        return all;
-    };
-    for (const urn of direct.keys()) visit(urn, new Set());
-    return memo;
-}
 
 /** All subsets of `items` closed under `requires` (if x is in, everything x requires is in). */
 function downSets(items: string[], requires: (x: string) => string[]): Set<string>[] {

@@ -1,0 +1,204 @@
+/**
+ * `npm run --silent plan -- --from <stage> --to <stage> [--from-canary-weight N] [--canary-weight N] [--config key=value ...]`
+ *
+ * Prints, as Markdown, how one `pulumi up` from one stage to another moves users' traffic: which
+ * app, analytics and storage versions serve users without and with the flag cookie before and
+ * after (with weights), the objects created, updated and deleted, and the order the engine applies
+ * them in (make before break). It warns when the step is not to a neighbouring stage.
+ *
+ * Who is served what comes from the stage model (`userChains`); the objects and their order come
+ * from the program's own registrations under Pulumi's mock runtime, the path `render` and
+ * `pulumi up` take: no second description of the stages.
+ */
+import { parseArgs } from "util";
+import {
+    neighbours,
+    planStage,
+    STAGE_NAMES,
+    STAGES,
+    STORAGE_ENGINES,
+    StageName,
+    StagePlan,
+    UserChain,
+    userChains,
+} from "../stages/model";
+import { FEATURE_FLAG_COOKIE } from "../stages/meshManifests";
+import { closure, diff, Step } from "./changes";
+import { ProgramRun, runProgram, StackConfig } from "./runProgram";
+
+/** One side of the step: the stage, the weight it runs with, the program's registrations there. */
+export interface PlanSide {
+    plan: StagePlan;
+    canaryWeight: number;
+    run: ProgramRun;
+}
+
+const ENGINE_NAMES = { redis: "Redis", mysql: "MySQL" } as const;
+
+const chainText = (c: UserChain) =>
+    `${c.share} %: app ${c.app} → analytics ${c.analytics.join(" / ")}${c.analytics.length > 1 ? " (in turn)" : ""} → storage ${c.storage} (${ENGINE_NAMES[STORAGE_ENGINES[c.storage].engine]})`;
+
+const sideTitle = ({ plan, canaryWeight }: PlanSide) =>
+    `${plan.stage.name} (${plan.stage.number})${plan.stage.weightedCanary ? `, canaryWeight ${canaryWeight}` : ""}`;
+
+/** Steps that change something, in the waves the engine can apply them in: each after everything it depends on. */
+function waves(steps: Step[], from: ProgramRun, to: ProgramRun): Step[][] {
+    const forward = steps.filter((s) => s.kind === "create" || s.kind === "update");
+    const deletes = steps.filter((s) => s.kind === "delete");
+    const newDeps = closure(to);
+    const oldDeps = closure(from);
+    const layer = (items: Step[], waitsFor: (s: Step, other: Step) => boolean): Step[][] => {
+        const result: Step[][] = [];
+        let left = items;
+        while (left.length > 0) {
+            const ready = left.filter((s) => !left.some((o) => o !== s && waitsFor(s, o)));
+            if (ready.length === 0)
+                throw new Error(`plan: a dependency cycle among ${left.map((s) => s.label).join(", ")}`);
+            result.push(ready);
+            left = left.filter((s) => !ready.includes(s));
+        }
+        return result;
+    };
+    return [
+        ...layer(forward, (s, o) => newDeps.get(s.urn)?.has(o.urn) ?? false),
+        // A delete waits until whatever depended on it (in the old state) is gone.
+        ...layer(deletes, (s, o) => oldDeps.get(o.urn)?.has(s.urn) ?? false),
+    ];
+}
+
+const listOf = (steps: Step[]) =>
+    steps
+        .map((s) => s.label)
+        .sort()
+        .map((l) => `\`${l}\``)
+        .join(", ");
+
+/** The Markdown summary of the step `from` → `to`. */
+export function trafficSummary(from: PlanSide, to: PlanSide): string {
+    const lines: string[] = [];
+    const [a, b] = [from.plan.stage, to.plan.stage];
+    lines.push(`## Traffic change: ${sideTitle(from)} → ${sideTitle(to)}`, "");
+
+    if (a.name === b.name && from.canaryWeight === to.canaryWeight) {
+        lines.push("> No change of stage or weight: `pulumi up` keeps users where they are.", "");
+    } else if (a.name !== b.name && !neighbours(a.name).some((n) => n.name === b.name)) {
+        const skipped = STAGES.filter(
+            (s) => s.number > Math.min(a.number, b.number) && s.number < Math.max(a.number, b.number),
+        );
+        lines.push(
+            `> **Warning:** ${b.name} is not next to ${a.name}: this step skips ${skipped.map((s) => s.name).join(", ")}.`,
+            "> The rollout moves one stage per `pulumi up`: each step between neighbours is held to make before",
+            "> break by the project's tests; a step that skips stages is not.",
+            "",
+        );
+    }
+
+    const cell = (side: PlanSide, flagged: boolean) => userChains(side.plan, flagged).map(chainText).join("<br>");
+    const mtls = (side: PlanSide) => (side.plan.stage.strictMtls ? "STRICT" : "permissive");
+    lines.push(
+        `| users | before: ${sideTitle(from)} | after: ${sideTitle(to)} |`,
+        "|---|---|---|",
+        `| without the flag cookie | ${cell(from, false)} | ${cell(to, false)} |`,
+        `| with \`${FEATURE_FLAG_COOKIE}\` | ${cell(from, true)} | ${cell(to, true)} |`,
+        `| mTLS in the namespace | ${mtls(from)} | ${mtls(to)} |`,
+        "",
+    );
+
+    const steps = diff(from.run, to.run).filter((s) => s.kind !== "same");
+    const of = (kind: Step["kind"]) => steps.filter((s) => s.kind === kind);
+    lines.push("### Objects", "");
+    for (const [kind, title] of [
+        ["create", "created"],
+        ["update", "updated"],
+        ["delete", "deleted"],
+    ] as const) {
+        const these = of(kind);
+        lines.push(`- ${title} (${these.length}): ${these.length ? listOf(these) : "none"}`);
+    }
+    lines.push("");
+
+    if (steps.length > 0) {
+        lines.push("### Order (make before break)", "");
+        waves(steps, from.run, to.run).forEach((wave, i) => {
+            const parts = (["create", "update", "delete"] as const)
+                .filter((kind) => wave.some((s) => s.kind === kind))
+                .map((kind) => `${kind} ${listOf(wave.filter((s) => s.kind === kind))}`);
+            lines.push(`${i + 1}. ${parts.join("; ")}`);
+        });
+        lines.push(
+            "",
+            "Each object waits for what it depends on in the steps above it (a Deployment is done when its pods",
+            "are ready); deletes run last, after every create and update, each after what depended on it.",
+            "",
+        );
+    }
+    return lines.join("\n");
+}
+
+/**
+ * Runs the program at one stage (with the stack's other settings), which validates the settings as
+ * `pulumi up` does, and returns that side of the step.
+ */
+export async function planSide(
+    stage: string,
+    canaryWeight: string | undefined,
+    config: StackConfig = {},
+    runner: (config: StackConfig) => Promise<ProgramRun> = runProgram,
+): Promise<PlanSide> {
+    const run = await runner({ ...config, stage, ...(canaryWeight === undefined ? {} : { canaryWeight }) });
+    const name = run.outputs.stage as StageName;
+    const weight = run.outputs.canaryWeight as number;
+    return { plan: planStage(name, { canaryWeight: weight }), canaryWeight: weight, run };
+}
+
+async function main(argv: string[]): Promise<number> {
+    const usage = `usage: npm run --silent plan -- --from <${STAGE_NAMES.join("|")}> --to <stage> [--from-canary-weight N] [--canary-weight N] [--config key=value ...]\n`;
+    let values;
+    try {
+        ({ values } = parseArgs({
+            args: argv,
+            options: {
+                from: { type: "string" },
+                to: { type: "string" },
+                "from-canary-weight": { type: "string" },
+                "canary-weight": { type: "string" },
+                config: { type: "string", multiple: true },
+                help: { type: "boolean", short: "h" },
+            },
+            strict: true,
+        }));
+    } catch (err) {
+        process.stderr.write(`plan: ${(err as Error).message}\n${usage}`);
+        return 2;
+    }
+    if (values.help) {
+        process.stdout.write(usage);
+        return 0;
+    }
+    const config: Record<string, string> = {};
+    for (const pair of values.config ?? []) {
+        const at = pair.indexOf("=");
+        if (at <= 0) {
+            process.stderr.write(`plan: --config expects key=value, got ${JSON.stringify(pair)}\n`);
+            return 2;
+        }
+        config[pair.slice(0, at)] = pair.slice(at + 1);
+    }
+    try {
+        if (values.from === undefined || values.to === undefined) {
+            process.stderr.write(`plan: --from and --to are required\n${usage}`);
+            return 2;
+        }
+        const from = await planSide(values.from, values["from-canary-weight"], config);
+        const to = await planSide(values.to, values["canary-weight"], config);
+        process.stdout.write(trafficSummary(from, to));
+        return 0;
+    } catch (err) {
+        process.stderr.write(`plan: ${(err as Error).message}\n`);
+        return 1;
+    }
+}
+
+if (require.main === module) {
+    main(process.argv.slice(2)).then((code) => process.exit(code));
+}
