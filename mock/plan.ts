@@ -10,7 +10,9 @@
  * from the program's own registrations under Pulumi's mock runtime, the path `render` and
  * `pulumi up` take: no second description of the stages.
  */
+import * as fs from "fs";
 import { parseArgs } from "util";
+import * as YAML from "yaml";
 import {
     neighbours,
     planStage,
@@ -23,6 +25,7 @@ import {
     userChains,
 } from "../stages/model";
 import { FEATURE_FLAG_COOKIE } from "../stages/meshManifests";
+import { PROJECT } from "../stages/names";
 import { closure, diff, Step } from "./changes";
 import { ProgramRun, runProgram, StackConfig } from "./runProgram";
 
@@ -151,8 +154,33 @@ export async function planSide(
     return { plan: planStage(name, { canaryWeight: weight }), canaryWeight: weight, run };
 }
 
+/**
+ * The plain settings of a stack's settings file (Pulumi.<stack>.yaml), as `--config` takes them:
+ * `aks-istio-canary:stage: canary` -> stage=canary, structured `aks-istio-canary:cluster: {mode: kubeconfig}`
+ * -> cluster.mode=kubeconfig (an object field as JSON). Secrets (`secure:`) are left out. A file that
+ * does not exist has no settings.
+ */
+export function stackFileConfig(file: string): StackConfig {
+    if (!fs.existsSync(file)) return {};
+    const parsed = YAML.parse(fs.readFileSync(file, "utf8")) ?? {};
+    const config: StackConfig = {};
+    const prefix = `${PROJECT}:`;
+    const isSecret = (v: unknown) => typeof v === "object" && v !== null && "secure" in v;
+    for (const [key, value] of Object.entries<unknown>(parsed.config ?? {})) {
+        if (!key.startsWith(prefix) || isSecret(value)) continue;
+        const name = key.slice(prefix.length);
+        if (typeof value === "object" && value !== null && !Array.isArray(value)) {
+            for (const [field, v] of Object.entries(value)) {
+                if (isSecret(v)) continue;
+                config[`${name}.${field}`] = typeof v === "object" && v !== null ? JSON.stringify(v) : String(v);
+            }
+        } else config[name] = String(value);
+    }
+    return config;
+}
+
 async function main(argv: string[]): Promise<number> {
-    const usage = `usage: npm run --silent plan -- --from <${STAGE_NAMES.join("|")}> --to <stage> [--from-canary-weight N] [--canary-weight N] [--config key=value ...]\n`;
+    const usage = `usage: npm run --silent plan -- --from <${STAGE_NAMES.join("|")}> --to <stage> [--from-canary-weight N] [--canary-weight N] [--config key=value ...]\n       npm run --silent plan -- --from-stack-file <base Pulumi.<stack>.yaml> --to-stack-file <head Pulumi.<stack>.yaml>\n`;
     let values;
     try {
         ({ values } = parseArgs({
@@ -162,6 +190,8 @@ async function main(argv: string[]): Promise<number> {
                 to: { type: "string" },
                 "from-canary-weight": { type: "string" },
                 "canary-weight": { type: "string" },
+                "from-stack-file": { type: "string" },
+                "to-stack-file": { type: "string" },
                 config: { type: "string", multiple: true },
                 help: { type: "boolean", short: "h" },
             },
@@ -185,12 +215,24 @@ async function main(argv: string[]): Promise<number> {
         config[pair.slice(0, at)] = pair.slice(at + 1);
     }
     try {
-        if (values.from === undefined || values.to === undefined) {
-            process.stderr.write(`plan: --from and --to are required\n${usage}`);
+        // A stack's settings file on the base and head commits of a pull request: each side runs
+        // with that file's settings (a file that does not exist: a new stack, Pulumi.yaml's defaults).
+        const fromFile =
+            values["from-stack-file"] === undefined ? undefined : stackFileConfig(values["from-stack-file"]);
+        const toFile = values["to-stack-file"] === undefined ? undefined : stackFileConfig(values["to-stack-file"]);
+        const fromStage = values.from ?? (fromFile ? (fromFile.stage ?? "deploy") : undefined);
+        const toStage = values.to ?? (toFile ? (toFile.stage ?? "deploy") : undefined);
+        if (fromStage === undefined || toStage === undefined) {
+            process.stderr.write(
+                `plan: --from and --to (or --from-stack-file and --to-stack-file) are required\n${usage}`,
+            );
             return 2;
         }
-        const from = await planSide(values.from, values["from-canary-weight"], config);
-        const to = await planSide(values.to, values["canary-weight"], config);
+        const from = await planSide(fromStage, values["from-canary-weight"] ?? fromFile?.canaryWeight, {
+            ...fromFile,
+            ...config,
+        });
+        const to = await planSide(toStage, values["canary-weight"] ?? toFile?.canaryWeight, { ...toFile, ...config });
         process.stdout.write(trafficSummary(from, to));
         return 0;
     } catch (err) {

@@ -36,7 +36,7 @@ const CASES: Case[] = [
 ];
 
 const summaryOf = async (c: Case) =>
-    trafficSummary(await planSide(c.from, c.fromWeight), await planSide(c.to, c.toWeight));
+    trafficSummary(await planSide(c.from, c.fromWeight, {}, run), await planSide(c.to, c.toWeight, {}, run));
 
 /** The backticked names on the summary's "- created (N): ..." line (or updated, deleted). */
 function listed(summary: string, title: "created" | "updated" | "deleted"): string[] {
@@ -146,7 +146,7 @@ describe("plan: the traffic summary of a stage change", () => {
         assert.match(weight.stderr, /aks-istio-canary:canaryWeight = "101": expected an integer from 0 to 100/);
         const missing = plan("--from", "deploy");
         assert.equal(missing.status, 2);
-        assert.match(missing.stderr, /--from and --to are required/);
+        assert.match(missing.stderr, /--from and --to .*are required/);
         assert.equal(unknown.stdout + weight.stdout + missing.stdout, "");
     });
 });
