@@ -78,7 +78,8 @@ export class EphemeralStack {
     ) {}
 
     static async create(options: EphemeralStackOptions): Promise<EphemeralStack> {
-        const name = `e2e-${Date.now().toString(36)}-${crypto.randomBytes(3).toString("hex")}`;
+        // E2E_STACK names the stack (a pull request's, on a shared backend); otherwise a unique name.
+        const name = process.env.E2E_STACK || `e2e-${Date.now().toString(36)}-${crypto.randomBytes(3).toString("hex")}`;
         let backendDir: string | undefined;
         const env: Record<string, string> = { PULUMI_SKIP_UPDATE_CHECK: "true", ...options.env };
         if (!process.env.PULUMI_BACKEND_URL && !env.PULUMI_BACKEND_URL) {

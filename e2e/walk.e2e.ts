@@ -21,7 +21,8 @@
  * simulated pods, Istio installed by the program, no images pulled) or cluster (kind/AKS with nothing installed: the
  * program installs Istio; live checks through the ingress too); E2E_PROGRAM=local|inline;
  * E2E_CONFIG (JSON, extra stack settings); E2E_EXPECT_READY=1 when pods become ready;
- * E2E_INGRESS_URL (cluster target, gateway without a load-balancer address: where it is reachable).
+ * E2E_INGRESS_URL (cluster target, gateway without a load-balancer address: where it is reachable);
+ * E2E_STACK (the stack's name, e.g. a pull request's on a shared backend; default: a unique name).
  */
 import { strict as assert } from "assert";
 import { spawnSync } from "child_process";

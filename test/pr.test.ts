@@ -9,8 +9,10 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import { stackFileConfig } from "../mock/plan";
+import { appObjects } from "../mock/runProgram";
 import { affectedStacks, imagesToBuild } from "../scripts/pr";
 import { BUILT_WORKLOADS } from "../stages/names";
+import { runStage } from "./support/runs";
 
 const ROOT = path.resolve(__dirname, "..");
 const STACKS = ["dev", "prod", "test"];
@@ -58,6 +60,38 @@ describe("pull requests: the images the kind job builds", () => {
                 "kind.local/voting-app:2.0 app 2.0",
                 "kind.local/voting-analytics:2.0 analytics 2.0",
             ],
+        );
+    });
+});
+
+describe("the kind workflow's stack settings (.github/kind-e2e-config.json)", () => {
+    it("the program takes them: kind's images, prebuilt; the gateway's http2 port on NodePort 30080, as .github/kind-cluster.yaml maps it", async () => {
+        const settings = JSON.parse(fs.readFileSync(path.join(ROOT, ".github/kind-e2e-config.json"), "utf8"));
+        const r = await runStage("deploy", { "cluster.mode": "kubeconfig", ...settings });
+        const gateway = r.resources.find(
+            (x) => x.type === "kubernetes:helm.sh/v3:Release" && x.inputs.chart === "gateway",
+        )!;
+        assert.equal(gateway.inputs.values.service.type, "NodePort");
+        assert.deepEqual(
+            gateway.inputs.values.service.ports.map((p: { name: string; nodePort?: number }) => [p.name, p.nodePort]),
+            [
+                ["status-port", undefined],
+                ["http2", 30080],
+                ["https", undefined],
+            ],
+        );
+        const kind = fs.readFileSync(path.join(ROOT, ".github/kind-cluster.yaml"), "utf8");
+        assert.match(kind, /containerPort: 30080\n\s+hostPort: 8080/);
+        assert.ok(
+            r.resources.every((x) => x.type !== "docker-build:index:Image"),
+            "nothing is built by the program",
+        );
+        const images = appObjects(r)
+            .filter((o) => o.kind === "Deployment")
+            .map((d) => d.spec.template.spec.containers[0].image);
+        assert.ok(
+            images.some((i) => i === "kind.local/voting-app:1.0"),
+            images.join(", "),
         );
     });
 });
