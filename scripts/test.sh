@@ -2,6 +2,7 @@
 # The project's one test command (`npm test`, which .ci/run calls):
 #   1. type-check the program and the app (tsc --noEmit, strict), then Prettier's check and ESLint
 #      over both (npm run lint; npm run format rewrites what Prettier would change);
+#      then every shell script through shellcheck, every workflow through actionlint (lint-ci.sh);
 #   2. Istio's tools (istioctl, pilot-discovery) built or reused, then the program's unit suite
 #      under Pulumi's mock runtime (mocha), istioctl analyze on render's output among it;
 #   3. Istio's config generator on every stage and mid-transition state (go test, tools/istio);
@@ -47,6 +48,12 @@ timed npx --no-install prettier --check --log-level warn . ; rc=$?
 count "format (prettier)" $((rc == 0)) $((rc != 0)) 0 0
 timed npx --no-install eslint . ; rc=$?
 count "lint (eslint)" $((rc == 0)) $((rc != 0)) 0 0
+
+step "lint: shell scripts (shellcheck) and workflows (actionlint, with shellcheck)"
+timed bash scripts/lint-ci.sh >"$logs/lint-ci.log" 2>&1; rc=$?
+# One line per file checked; show the failures with their findings, the tools and the summary.
+grep -v ': ok$' "$logs/lint-ci.log"
+count "lint (shellcheck, actionlint)" "$(num '^lint-ci: [0-9]+ passed' "$logs/lint-ci.log")" "$(num '[0-9]+ failed$' "$logs/lint-ci.log")" 0 "$rc"
 
 step "Istio's own tools: istioctl and pilot-discovery from the istio.io/istio module (built once into .tools/)"
 timed bash scripts/istio-tools.sh build; rc=$?
