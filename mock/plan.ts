@@ -27,7 +27,7 @@ import {
 import { FEATURE_FLAG_COOKIE } from "../stages/meshManifests";
 import { PROJECT } from "../stages/names";
 import { closure, diff, Step } from "./changes";
-import { ProgramRun, runProgram, StackConfig } from "./runProgram";
+import { configPairs, ProgramRun, runProgram, StackConfig } from "./runProgram";
 
 /** One side of the step: the stage, the weight it runs with, the program's registrations there. */
 export interface PlanSide {
@@ -205,14 +205,12 @@ async function main(argv: string[]): Promise<number> {
         process.stdout.write(usage);
         return 0;
     }
-    const config: Record<string, string> = {};
-    for (const pair of values.config ?? []) {
-        const at = pair.indexOf("=");
-        if (at <= 0) {
-            process.stderr.write(`plan: --config expects key=value, got ${JSON.stringify(pair)}\n`);
-            return 2;
-        }
-        config[pair.slice(0, at)] = pair.slice(at + 1);
+    let config: StackConfig;
+    try {
+        config = configPairs(values.config ?? []);
+    } catch (err) {
+        process.stderr.write(`plan: ${(err as Error).message}\n`);
+        return 2;
     }
     try {
         // A stack's settings file on the base and head commits of a pull request: each side runs

@@ -8,7 +8,7 @@
 import { parseArgs } from "util";
 import * as YAML from "yaml";
 import { STAGE_NAMES } from "../stages/model";
-import { appObjects, KubernetesObject, runProgram } from "./runProgram";
+import { appObjects, configPairs, KubernetesObject, runProgram, StackConfig } from "./runProgram";
 
 export function redact(object: KubernetesObject): KubernetesObject {
     if (object.kind !== "Secret") return object;
@@ -57,14 +57,12 @@ async function main(argv: string[]): Promise<number> {
         );
         return 0;
     }
-    const config: Record<string, string> = {};
-    for (const pair of values.config ?? []) {
-        const at = pair.indexOf("=");
-        if (at <= 0) {
-            process.stderr.write(`render: --config expects key=value, got ${JSON.stringify(pair)}\n`);
-            return 2;
-        }
-        config[pair.slice(0, at)] = pair.slice(at + 1);
+    let config: StackConfig;
+    try {
+        config = configPairs(values.config ?? []);
+    } catch (err) {
+        process.stderr.write(`render: ${(err as Error).message}\n`);
+        return 2;
     }
     if (values.stage !== undefined) config.stage = values.stage;
     if (values["canary-weight"] !== undefined) config.canaryWeight = values["canary-weight"];

@@ -61,6 +61,17 @@ export interface ProgramRun {
 
 export type StackConfig = Record<string, string>;
 
+/** Settings given on a command line as `key=value` (`--config` of render and plan). */
+export function configPairs(pairs: string[]): StackConfig {
+    const config: StackConfig = {};
+    for (const pair of pairs) {
+        const at = pair.indexOf("=");
+        if (at <= 0) throw new Error(`--config expects key=value, got ${JSON.stringify(pair)}`);
+        config[pair.slice(0, at)] = pair.slice(at + 1);
+    }
+    return config;
+}
+
 interface DeclaredSetting {
     type?: string;
     default?: unknown;
