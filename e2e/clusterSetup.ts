@@ -1,7 +1,8 @@
 /**
- * What the end-to-end target needs besides the API server: Istio's CRDs (Istio is "already
- * present", istio.install=false), a stand-in for the ingress gateway's Service (the program reads
- * it for its ingress outputs), and, where kwok simulates nodes, PersistentVolumes for the claims.
+ * What the end-to-end target needs besides the API server: nodes that take pods (waited for here,
+ * through the harness's one Kubernetes client), Istio's CRDs (Istio is "already present",
+ * istio.install=false), a stand-in for the ingress gateway's Service (the program reads it for its
+ * ingress outputs), and, where kwok simulates nodes, PersistentVolumes for the claims.
  */
 import * as fs from "fs";
 import * as path from "path";
@@ -16,7 +17,9 @@ const VENDORED_SCHEMAS = path.join(ROOT, "test", "fixtures", "istio-1.30.3-crd-s
 /** Istio 1.30.3's CRDs: the full file beside the project when present, else built from the vendored schemas. */
 export function istioCrds(): { source: string; crds: KubeObject[] } {
     if (fs.existsSync(SHARED_CRDS)) {
-        const crds = YAML.parseAllDocuments(fs.readFileSync(SHARED_CRDS, "utf8")).map((d) => d.toJS()).filter((d) => d?.kind === "CustomResourceDefinition");
+        const crds = YAML.parseAllDocuments(fs.readFileSync(SHARED_CRDS, "utf8"))
+            .map((d) => d.toJS())
+            .filter((d) => d?.kind === "CustomResourceDefinition");
         return { source: SHARED_CRDS, crds };
     }
     const { schemas } = JSON.parse(fs.readFileSync(VENDORED_SCHEMAS, "utf8")) as { schemas: Record<string, unknown> };
@@ -31,7 +34,15 @@ export function istioCrds(): { source: string; crds: KubeObject[] } {
                 group,
                 names: { kind, listKind: `${kind}List`, plural, singular: kind.toLowerCase() },
                 scope: "Namespaced",
-                versions: [{ name: version, served: true, storage: true, schema: { openAPIV3Schema: schema }, subresources: { status: {} } }],
+                versions: [
+                    {
+                        name: version,
+                        served: true,
+                        storage: true,
+                        schema: { openAPIV3Schema: schema },
+                        subresources: { status: {} },
+                    },
+                ],
             },
         } as KubeObject;
     });
@@ -48,13 +59,36 @@ async function until<T>(what: string, seconds: number, probe: () => Promise<T | 
     }
 }
 
+/** A Node the scheduler binds pods to: Ready, and neither the not-ready nor the unreachable taint. */
+function takesPods(node: KubeObject): boolean {
+    const ready = node.status?.conditions?.some((c: any) => c.type === "Ready" && c.status === "True");
+    const tainted = (node.spec?.taints ?? []).some((t: any) =>
+        ["node.kubernetes.io/not-ready", "node.kubernetes.io/unreachable"].includes(t.key),
+    );
+    return Boolean(ready) && !tainted;
+}
+
+/**
+ * Waits until at least `count` Nodes take pods. kwok reports its simulated nodes Ready at once;
+ * the nodelifecycle controller removes the not-ready taint a new Node gets on its next pass.
+ * Returns their names.
+ */
+export async function waitForNodes(kube: KubeClient, count: number, seconds = 90): Promise<string[]> {
+    return until(`${count} node(s) to take pods`, seconds, async () => {
+        const nodes = (await kube.list("Node").catch(() => [])).filter(takesPods).map((n) => n.metadata.name);
+        return nodes.length >= count ? nodes : undefined;
+    });
+}
+
 export async function installIstioCrds(kube: KubeClient): Promise<string> {
     const { source, crds } = istioCrds();
     for (const crd of crds) await kube.ensure(crd);
     for (const crd of crds) {
         await until(`CRD ${crd.metadata.name} to be established`, 60, async () => {
             const live = await kube.get("CustomResourceDefinition", undefined, crd.metadata.name);
-            return live?.status?.conditions?.some((c: any) => c.type === "Established" && c.status === "True") ? true : undefined;
+            return live?.status?.conditions?.some((c: any) => c.type === "Established" && c.status === "True")
+                ? true
+                : undefined;
         });
     }
     return source;
@@ -93,7 +127,10 @@ export async function installVolumes(kube: KubeClient): Promise<void> {
         volumeBindingMode: "WaitForFirstConsumer",
         reclaimPolicy: "Retain",
     });
-    for (const [name, size] of [["e2e-pv-redis", "1Gi"], ["e2e-pv-mysql", "5Gi"]]) {
+    for (const [name, size] of [
+        ["e2e-pv-redis", "1Gi"],
+        ["e2e-pv-mysql", "5Gi"],
+    ]) {
         await kube.ensure({
             apiVersion: "v1",
             kind: "PersistentVolume",
@@ -141,16 +178,25 @@ export const STAND_IN_LOAD_BALANCER_IP = "192.0.2.10";
  * wait for the gateway release and the program's ingress outputs read that status. Nothing listens
  * on the address. Polls until `stop`.
  */
-export function standInLoadBalancer(kube: KubeClient, ip = STAND_IN_LOAD_BALANCER_IP): { stop: () => Promise<void>; assigned: string[] } {
+export function standInLoadBalancer(
+    kube: KubeClient,
+    ip = STAND_IN_LOAD_BALANCER_IP,
+): { stop: () => Promise<void>; assigned: string[] } {
     const assigned: string[] = [];
     let running = true;
     const loop = (async () => {
         while (running) {
             try {
                 for (const service of await kube.list("Service")) {
-                    if (service.spec?.type !== "LoadBalancer" || service.status?.loadBalancer?.ingress?.length) continue;
+                    if (service.spec?.type !== "LoadBalancer" || service.status?.loadBalancer?.ingress?.length)
+                        continue;
                     const { name, namespace } = service.metadata;
-                    await kube.request("PATCH", `/api/v1/namespaces/${namespace}/services/${name}/status`, { status: { loadBalancer: { ingress: [{ ip, ipMode: "VIP" }] } } }, "application/merge-patch+json");
+                    await kube.request(
+                        "PATCH",
+                        `/api/v1/namespaces/${namespace}/services/${name}/status`,
+                        { status: { loadBalancer: { ingress: [{ ip, ipMode: "VIP" }] } } },
+                        "application/merge-patch+json",
+                    );
                     assigned.push(`${namespace}/${name}`);
                 }
             } catch {
@@ -159,5 +205,36 @@ export function standInLoadBalancer(kube: KubeClient, ip = STAND_IN_LOAD_BALANCE
             await new Promise((r) => setTimeout(r, 500));
         }
     })();
-    return { assigned, stop: async () => { running = false; await loop; } };
+    return {
+        assigned,
+        stop: async () => {
+            running = false;
+            await loop;
+        },
+    };
+}
+
+/**
+ * `node -r ts-node/register/transpile-only e2e/clusterSetup.ts wait-for-nodes COUNT`, against
+ * $KUBECONFIG: what e2e/run.sh runs once scripts/kube-apiserver.sh has started the control plane.
+ */
+if (require.main === module) {
+    const [command, count] = process.argv.slice(2);
+    if (command !== "wait-for-nodes" || !/^[0-9]+$/.test(count ?? "") || !process.env.KUBECONFIG) {
+        process.stderr.write("usage: KUBECONFIG=... clusterSetup.ts wait-for-nodes COUNT\n");
+        process.exit(2);
+    }
+    const started = Date.now();
+    waitForNodes(KubeClient.fromKubeconfig(process.env.KUBECONFIG), Number(count)).then(
+        (nodes) => {
+            process.stderr.write(
+                `e2e: ${nodes.length} node(s) take pods after ${Date.now() - started} ms: ${nodes.join(", ")}\n`,
+            );
+            process.exit(0);
+        },
+        (err: Error) => {
+            process.stderr.write(`e2e: ${err.message}\n`);
+            process.exit(1);
+        },
+    );
 }

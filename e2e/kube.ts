@@ -15,7 +15,10 @@ export interface KubeObject {
 }
 
 export class KubeError extends Error {
-    constructor(public readonly status: number, message: string) {
+    constructor(
+        public readonly status: number,
+        message: string,
+    ) {
         super(message);
     }
 }
@@ -51,7 +54,11 @@ export class KubeClient {
     /** "apiVersion/Kind" -> where it lives, from the API server's discovery (every kind it serves). */
     private discovered?: Map<string, { base: string; plural: string; namespaced: boolean }>;
 
-    private constructor(private readonly server: URL, private readonly agent: https.Agent, private readonly token?: string) {}
+    private constructor(
+        private readonly server: URL,
+        private readonly agent: https.Agent,
+        private readonly token?: string,
+    ) {}
 
     static fromKubeconfig(file: string, contextName?: string): KubeClient {
         const config = YAML.parse(fs.readFileSync(file, "utf8"));
@@ -73,29 +80,43 @@ export class KubeClient {
     }
 
     request<T = any>(method: string, path: string, body?: unknown, contentType = "application/json"): Promise<T> {
-        const payload = body === undefined ? undefined : Buffer.from(typeof body === "string" ? body : JSON.stringify(body));
+        const payload =
+            body === undefined ? undefined : Buffer.from(typeof body === "string" ? body : JSON.stringify(body));
         return new Promise((resolve, reject) => {
-            const req = https.request({
-                host: this.server.hostname,
-                port: this.server.port || 443,
-                path,
-                method,
-                agent: this.agent,
-                headers: {
-                    accept: "application/json",
-                    ...(payload ? { "content-type": contentType, "content-length": payload.length } : {}),
-                    ...(this.token ? { authorization: `Bearer ${this.token}` } : {}),
+            const req = https.request(
+                {
+                    host: this.server.hostname,
+                    port: this.server.port || 443,
+                    path,
+                    method,
+                    agent: this.agent,
+                    headers: {
+                        accept: "application/json",
+                        ...(payload ? { "content-type": contentType, "content-length": payload.length } : {}),
+                        ...(this.token ? { authorization: `Bearer ${this.token}` } : {}),
+                    },
+                    timeout: 30000,
                 },
-                timeout: 30000,
-            }, (res) => {
-                const chunks: Buffer[] = [];
-                res.on("data", (c) => chunks.push(c));
-                res.on("end", () => {
-                    const text = Buffer.concat(chunks).toString("utf8");
-                    if ((res.statusCode ?? 500) >= 300) return reject(new KubeError(res.statusCode ?? 500, `${method} ${path}: ${res.statusCode} ${text.slice(0, 500)}`));
-                    resolve(text && res.headers["content-type"]?.includes("json") ? JSON.parse(text) : (text as unknown as T));
-                });
-            });
+                (res) => {
+                    const chunks: Buffer[] = [];
+                    res.on("data", (c) => chunks.push(c));
+                    res.on("end", () => {
+                        const text = Buffer.concat(chunks).toString("utf8");
+                        if ((res.statusCode ?? 500) >= 300)
+                            return reject(
+                                new KubeError(
+                                    res.statusCode ?? 500,
+                                    `${method} ${path}: ${res.statusCode} ${text.slice(0, 500)}`,
+                                ),
+                            );
+                        resolve(
+                            text && res.headers["content-type"]?.includes("json")
+                                ? JSON.parse(text)
+                                : (text as unknown as T),
+                        );
+                    });
+                },
+            );
             req.on("timeout", () => req.destroy(new Error(`${method} ${path}: timed out`)));
             req.on("error", reject);
             req.end(payload);
@@ -105,7 +126,11 @@ export class KubeClient {
     async list(kind: string, namespace?: string): Promise<KubeObject[]> {
         const list = await this.request("GET", resourcePath(kind, namespace));
         const { group, version } = RESOURCES[kind];
-        return list.items.map((item: KubeObject) => ({ ...item, apiVersion: group ? `${group}/${version}` : version, kind }));
+        return list.items.map((item: KubeObject) => ({
+            ...item,
+            apiVersion: group ? `${group}/${version}` : version,
+            kind,
+        }));
     }
 
     async get(kind: string, namespace: string | undefined, name: string): Promise<KubeObject | undefined> {
@@ -127,7 +152,11 @@ export class KubeClient {
     }
 
     /** The API path of an object of any kind the server serves (discovery, refreshed once on a miss). */
-    async pathOf(object: { apiVersion: string; kind: string; metadata: { name: string; namespace?: string } }): Promise<string | undefined> {
+    async pathOf(object: {
+        apiVersion: string;
+        kind: string;
+        metadata: { name: string; namespace?: string };
+    }): Promise<string | undefined> {
         const key = `${object.apiVersion}/${object.kind}`;
         if (!this.discovered?.has(key)) await this.discover();
         const where = this.discovered!.get(key);
@@ -140,19 +169,27 @@ export class KubeClient {
         const found = new Map<string, { base: string; plural: string; namespaced: boolean }>();
         const groupVersions: { base: string; apiVersion: string }[] = [{ base: "/api/v1", apiVersion: "v1" }];
         const groups = await this.request("GET", "/apis");
-        for (const g of groups.groups ?? []) for (const v of g.versions ?? []) groupVersions.push({ base: `/apis/${v.groupVersion}`, apiVersion: v.groupVersion });
-        await Promise.all(groupVersions.map(async ({ base, apiVersion }) => {
-            const list = await this.request("GET", base).catch(() => ({ resources: [] }));
-            for (const r of list.resources ?? []) {
-                if (String(r.name).includes("/")) continue; // subresources
-                found.set(`${apiVersion}/${r.kind}`, { base, plural: r.name, namespaced: Boolean(r.namespaced) });
-            }
-        }));
+        for (const g of groups.groups ?? [])
+            for (const v of g.versions ?? [])
+                groupVersions.push({ base: `/apis/${v.groupVersion}`, apiVersion: v.groupVersion });
+        await Promise.all(
+            groupVersions.map(async ({ base, apiVersion }) => {
+                const list = await this.request("GET", base).catch(() => ({ resources: [] }));
+                for (const r of list.resources ?? []) {
+                    if (String(r.name).includes("/")) continue; // subresources
+                    found.set(`${apiVersion}/${r.kind}`, { base, plural: r.name, namespaced: Boolean(r.namespaced) });
+                }
+            }),
+        );
         this.discovered = found;
     }
 
     /** Whether the object (by apiVersion, kind, namespace and name) exists in the cluster. */
-    async exists(object: { apiVersion: string; kind: string; metadata: { name: string; namespace?: string } }): Promise<boolean> {
+    async exists(object: {
+        apiVersion: string;
+        kind: string;
+        metadata: { name: string; namespace?: string };
+    }): Promise<boolean> {
         const path = await this.pathOf(object);
         if (!path) return false; // a kind the server does not serve (yet): no object of it can exist
         try {
@@ -168,10 +205,18 @@ export class KubeClient {
      * Server-side apply of one YAML document, dry run: the API server decodes the YAML itself
      * (sigs.k8s.io/yaml, YAML 1.1, as kubectl does) and validates the object; nothing is stored.
      */
-    async applyYamlDryRun(object: { apiVersion: string; kind: string; metadata: { name: string; namespace?: string } }, yaml: string): Promise<void> {
+    async applyYamlDryRun(
+        object: { apiVersion: string; kind: string; metadata: { name: string; namespace?: string } },
+        yaml: string,
+    ): Promise<void> {
         const path = await this.pathOf(object);
         if (!path) throw new Error(`${object.apiVersion} ${object.kind} is not served by the API server`);
-        await this.request("PATCH", `${path}?dryRun=All&fieldManager=e2e-render-check&force=true`, yaml, "application/apply-patch+yaml");
+        await this.request(
+            "PATCH",
+            `${path}?dryRun=All&fieldManager=e2e-render-check&force=true`,
+            yaml,
+            "application/apply-patch+yaml",
+        );
     }
 
     async remove(kind: string, namespace: string | undefined, name: string): Promise<void> {

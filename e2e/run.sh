@@ -3,8 +3,9 @@
 # program, stage by stage and back, against a real Kubernetes API server.
 #
 #   E2E_TARGET=apiserver (default)  start a throwaway control plane on loopback
-#                                   (scripts/kube-apiserver.sh: etcd, kube-apiserver,
-#                                   controller-manager, scheduler, kwok-simulated nodes); the
+#                                   (scripts/kube-apiserver.sh: kwokctl runs etcd, kube-apiserver,
+#                                   controller-manager, scheduler and kwok, and creates the
+#                                   simulated nodes; e2e/clusterSetup.ts waits until they take pods); the
 #                                   program installs Istio from its charts (../shared, served on
 #                                   loopback) and a real istiod (scripts/istio-tools.sh) runs on
 #                                   loopback, validating and injecting through the webhook URLs
@@ -43,6 +44,8 @@ if [ "$target" = "apiserver" ]; then
     eval "$(bash scripts/kube-apiserver.sh env)"
     # The walk stops the istiod it starts; should the test process die first, stop it here too.
     trap 'pkill -f "pilot-discovery discovery --kubeconfig $KUBECONFIG" || true; bash scripts/kube-apiserver.sh stop >&2 || true' EXIT
+    # The harness's one Kubernetes client (e2e/kube.ts) waits until the simulated nodes take pods.
+    node -r ts-node/register/transpile-only e2e/clusterSetup.ts wait-for-nodes "${KWOK_NODES:-2}"
     export E2E_EXPECT_READY="${E2E_EXPECT_READY:-1}"
     echo "e2e: control plane started in $((SECONDS - t)) s" >&2
 else

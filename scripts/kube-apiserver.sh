@@ -1,80 +1,117 @@
 #!/usr/bin/env bash
 # kube-apiserver.sh - a real, throwaway Kubernetes control plane on loopback for
-# e2e tests: etcd + kube-apiserver + kube-controller-manager + kube-scheduler,
-# and kwok ("Kubernetes WithOut Kubelet") standing in for the kubelets of two
-# simulated nodes. Pods are scheduled and reported Running/Ready, but no
-# container ever runs and no image is pulled.
+# e2e tests, run by kwokctl (sigs.k8s.io/kwok's cluster tool, "binary" runtime):
+# etcd + kube-apiserver + kube-controller-manager + kube-scheduler, and
+# kwok-controller standing in for the kubelets of simulated nodes. Pods are
+# scheduled and reported Running/Ready, but no container ever runs and no image
+# is pulled. This script builds or fetches the binaries (kwokctl would download
+# them), writes kwokctl's configuration, and calls kwokctl; kwokctl makes the
+# PKI and the kubeconfig, starts, checks and stops the processes and creates the
+# nodes.
 #
 # Usage:
-#   scripts/kube-apiserver.sh start   build/fetch binaries if needed, start etcd,
-#                                     kube-apiserver, kube-controller-manager,
-#                                     kube-scheduler and kwok, create the fake nodes,
-#                                     wait until they are Ready, write the kubeconfig
-#                                     (context "e2e"), print its path
-#   scripts/kube-apiserver.sh stop    stop all five and remove the state dir
+#   scripts/kube-apiserver.sh start   build/fetch binaries if needed; `kwokctl create
+#                                     cluster` (waits until kube-apiserver answers
+#                                     /healthz), `kwokctl scale node`; print the
+#                                     kubeconfig's path. Nothing is done when the
+#                                     cluster's processes are all running already;
+#                                     a half-started one is deleted first.
+#   scripts/kube-apiserver.sh stop    `kwokctl delete cluster` (SIGKILLs all five) and
+#                                     remove the state dir
 #   scripts/kube-apiserver.sh env     print `export KUBECONFIG=...`
 #   scripts/kube-apiserver.sh status  exit 0 and print the kubeconfig path if all five
-#                                     are up (else say which are not, exit 1)
+#                                     processes are running (else say which are not,
+#                                     exit 1)
 #   scripts/kube-apiserver.sh build   only build/fetch the binaries
 #
-# Binaries (in <repo>/.tools/bin, git-ignored):
+# `start` returns once the API server serves and the Nodes exist; kwok reports
+# them Ready at once, and the nodelifecycle controller then takes off the
+# node.kubernetes.io/not-ready taint admission gives a new Node (within a
+# second here). e2e/run.sh waits for that through the harness's one Kubernetes
+# client (e2e/kube.ts, in e2e/clusterSetup.ts): until KWOK_NODES nodes take pods.
+#
+# Binaries (in <repo>/.tools/bin, git-ignored; kwokctl downloads nothing: every
+# binary it runs is given as a local path, and kubectl is found first on PATH):
 #   kube-apiserver, kube-controller-manager, kube-scheduler
 #                   Kubernetes v1.34.4, built from the k8s.io/kubernetes Go module
 #                   through tools/kube-apiserver (staging modules -> k8s.io/* v0.34.4)
-#   kwok            sigs.k8s.io/kwok v0.7.0, built through tools/kwok
+#   kwok, kwokctl   sigs.k8s.io/kwok v0.7.0, built through tools/kwok
+#   kubectl         v1.33.0 (k8s.io/kubectl, tools/kwok/kubectl): kwokctl runs
+#                   `kubectl get --raw /healthz` to tell that the cluster is ready
 #   etcd            Debian bookworm's etcd-server package (3.4.23), unpacked with
 #                   `apt-get download` + `dpkg-deb -x` (no system service is
 #                   installed or started); an `etcd` already on PATH is used instead.
 #
 # Environment (all optional):
-#   APISERVER_STATE_DIR  state dir: certs, etcd data, logs, pids, kubeconfig
+#   APISERVER_STATE_DIR  state dir (kwokctl's KWOK_WORKDIR): kwokctl.yaml (its
+#                        configuration, written by `start`), kubeconfig, and
+#                        clusters/e2e/ (PKI, etcd data, logs/, pids/, kwok.yaml)
 #                        (default /tmp/aks-istio-e2e-apiserver)
 #   APISERVER_PORT       kube-apiserver secure port on 127.0.0.1 (default 36443)
 #   ETCD_PORT            etcd client port on 127.0.0.1 (default 32379; peer port +1)
-#   APISERVER_READY_TIMEOUT  seconds to wait for /readyz (default 180)
-#   KWOK_NODES           number of fake nodes kwok-node-0..N-1 (default 2)
+#   APISERVER_READY_TIMEOUT  seconds kwokctl waits for the cluster to be ready (default 180)
+#   KWOK_NODES           number of simulated nodes kwok-node-0..N-1 (default 2)
+# kube-controller-manager's, kube-scheduler's and kwok-controller's own secure
+# ports are free ports kwokctl picks on 127.0.0.1, counting down from 32766.
 #
-# What the API server is: RBAC authorization; the admin user (client cert,
-# CN=e2e-admin, O=system:masters) has full access; anonymous requests may read
-# /readyz, /livez, /version. Admission: the default plugins, ServiceAccount
-# included (pods get the default service account and a projected token volume;
-# the plugin retries for ~1-2s while the "default" ServiceAccount of a brand-new
-# namespace is being created).
+# What the API server is (kwokctl's defaults for the binary runtime, bound to
+# 127.0.0.1): authorization Node,RBAC; the admin user (client cert CN=kwok-admin,
+# O=system:masters; the same cert serves HTTPS and its key signs service-account
+# tokens) has full access; anonymous requests may read /healthz, /readyz,
+# /livez, /version. Admission: the default plugins, ServiceAccount included
+# (pods get the default service account and a projected token volume; the
+# plugin retries for ~1-2s while the "default" ServiceAccount of a brand-new
+# namespace is being created). Service CIDR: kube-apiserver's default,
+# 10.0.0.0/24; the `kubernetes` Service's endpoint is the host's own address
+# (kube-apiserver picks it to advertise), where nothing listens. The one flag
+# added (componentsPatches in kwokctl.yaml): --feature-gates=WatchList=false,
+# see below.
 #
-# Controllers (kube-controller-manager --controllers): garbagecollector,
-# namespace, serviceaccount, serviceaccount-token, root-ca-cert-publisher,
-# clusterrole-aggregation, nodelifecycle, deployment, replicaset, statefulset,
-# daemonset, job, podgc, endpoint, endpointslice, endpointslicemirroring,
-# persistentvolume-binder, pvc-protection, pv-protection. So Deployments,
-# StatefulSets and DaemonSets roll out and become ready, Jobs complete,
-# Services with a selector get Endpoints/EndpointSlices of the Ready pods, PVCs
-# bind to matching pre-created PersistentVolumes (no provisioner, no
-# StorageClass: create the PVs yourself), and namespace deletion finishes
-# (~16s when the namespace had pods: the namespace controller re-checks after
-# half the pods' 30s grace period, as in a real cluster). Not running: cronjob,
-# horizontalpodautoscaling, service-lb (LoadBalancer Services never get an
-# address), node-ipam, attach-detach, ttl-after-finished, dynamic provisioning.
+# Controllers: kube-controller-manager's default set (kwokctl passes no
+# --controllers; leader election on, one member). In v1.34.4 that starts
+# garbagecollector, namespace, serviceaccount, serviceaccount-token,
+# legacy-serviceaccount-token-cleaner, root-ca-cert-publisher,
+# clusterrole-aggregation, nodelifecycle, taint-eviction, ttl, deployment,
+# replicaset, replicationcontroller, statefulset, daemonset, job, cronjob,
+# ttl-after-finished, disruption, resourcequota, horizontalpodautoscaling, podgc,
+# endpoint, endpointslice, endpointslicemirroring, service-cidr,
+# persistentvolume-binder, -expander and -attach-detach, pvc-protection,
+# pv-protection, ephemeral-volume, volumeattributesclass-protection,
+# resourceclaim, csr-approving, csr-cleaner and validatingadmissionpolicy-status.
+# So Deployments, StatefulSets and DaemonSets roll out and become ready, Jobs
+# complete, Services with a selector get Endpoints/EndpointSlices of the Ready
+# pods, PVCs bind to matching pre-created PersistentVolumes (no provisioner:
+# create the PVs yourself), and namespace deletion finishes (~10-16s when the
+# namespace had pods). Not running: service-lb, cloud-node-lifecycle and
+# node-route (no cloud provider: LoadBalancer Services never get an address),
+# node-ipam (no --allocate-node-cidrs), csr-signing (no signing key),
+# bootstrap-signer and token-cleaner (off by default), dynamic provisioning.
+# Node heartbeats use kwokctl's default heartbeat factor 5: node leases of
+# 200s, --node-monitor-period=25s, --node-monitor-grace-period=3m20s (so a
+# loaded 2-core machine does not see its nodes, and every pod with them, go
+# NotReady).
 #
-# What is simulated: kwok manages the Nodes annotated kwok.x-k8s.io/node=fake
-# (created by `start`: kwok-node-<i>, labels type=kwok, kubernetes.io/os=linux,
-# kubernetes.io/hostname; allocatable cpu 32, memory 256Gi, pods 110; podCIDR
-# 10.244.<i+1>.0/24) with its default "fast" stages: nodes become Ready
-# at once and keep a Lease, every pod bound to them becomes Running and Ready
-# at once (podIP from the node's podCIDR; probes are ignored), pods of Jobs
-# Succeed right after, and deleted pods are removed at once (no grace period).
-# kube-scheduler (default profile) binds pods to those nodes, so resource
-# requests, nodeSelectors and taints/tolerations behave as in a real cluster.
-# The node.kubernetes.io/not-ready taint a new Node gets is removed by the
-# nodelifecycle controller once kwok reports it Ready; `start` waits for that.
-# Containers never run: exec/logs/port-forward do not work.
+# What is simulated: kwok-controller manages every Node (kwokctl passes
+# --manage-all-nodes=true). `kwokctl scale node kwok-node` creates kwok-node-<i>
+# from kwokctl's default node template: annotation kwok.x-k8s.io/node=fake,
+# labels type=kwok, kubernetes.io/os=linux, kubernetes.io/arch=amd64,
+# kubernetes.io/hostname, node-role.kubernetes.io/agent; allocatable and
+# capacity cpu 32, memory 256Gi, pods 110; podCIDR 10.244.<i+1>.0/24 (set with
+# --param). kwok's default "fast" stages (written by kwokctl into
+# clusters/e2e/kwok.yaml): nodes become Ready at once and keep a Lease, every pod
+# bound to them becomes Running and Ready at once (podIP from the node's
+# podCIDR; probes are ignored), pods of Jobs Succeed right after, and deleted
+# pods are removed at once (no grace period). kube-scheduler (default profile)
+# binds pods to those nodes, so resource requests, nodeSelectors and
+# taints/tolerations behave as in a real cluster. Containers never run:
+# exec/logs/port-forward do not work.
 #
 # kube-apiserver runs with --feature-gates=WatchList=false: with it on, a watch
 # from resourceVersion 0 (what kwok's informers send) is turned into a
 # watch-list stream, which needs etcd progress notifications that Debian's etcd
 # 3.4.23 lacks; kwok would then only see changes on its periodic relists.
 #
-# Requires: Go >= 1.25 for the build, openssl, curl (installed with apt-get when
-# missing). kubectl is not needed.
+# Requires: Go >= 1.25 for the build (apt-get for etcd when none is on PATH).
 set -euo pipefail
 
 # shellcheck source=scripts/lib-gobuild.sh
@@ -82,20 +119,21 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib-gobuild.sh"
 
 K8S_VERSION="1.34.4"
 KWOK_VERSION="0.7.0"
+KUBECTL_VERSION="1.33.0"
 ETCD_DEB_VERSION_PREFIX="3.4."
 STATE_DIR="${APISERVER_STATE_DIR:-/tmp/aks-istio-e2e-apiserver}"
 APISERVER_PORT="${APISERVER_PORT:-36443}"
 ETCD_PORT="${ETCD_PORT:-32379}"
 ETCD_PEER_PORT="$((ETCD_PORT + 1))"
 READY_TIMEOUT="${APISERVER_READY_TIMEOUT:-180}"
-SERVICE_CIDR="10.0.0.0/24"
-KUBECONFIG_FILE="$STATE_DIR/kubeconfig"
 KWOK_NODES="${KWOK_NODES:-2}"
 [[ "$KWOK_NODES" =~ ^[0-9]+$ ]] || die "KWOK_NODES must be a number, not '$KWOK_NODES'"
-# Every process `start` runs, in start order (`stop` goes in reverse).
-COMPONENTS=(etcd kube-apiserver kube-controller-manager kube-scheduler kwok)
+CLUSTER="e2e"
+CLUSTER_DIR="$STATE_DIR/clusters/$CLUSTER"
+KUBECONFIG_FILE="$STATE_DIR/kubeconfig"
+KWOKCTL_CONFIG="$STATE_DIR/kwokctl.yaml"
 
-# --- packages -----------------------------------------------------------------
+# --- binaries -------------------------------------------------------------------
 
 APT_UPDATED=""
 apt_update_once() {
@@ -103,17 +141,6 @@ apt_update_once() {
   log "apt-get update"
   DEBIAN_FRONTEND=noninteractive apt-get update -qq >&2
   APT_UPDATED=1
-}
-
-ensure_cmd() { # ensure_cmd COMMAND DEBIAN_PACKAGE
-  command -v "$1" >/dev/null 2>&1 && return 0
-  [[ "$(id -u)" == 0 ]] || die "$1 is missing; install the Debian package $2"
-  if ! apt-cache show "$2" >/dev/null 2>&1; then apt_update_once; fi
-  log "apt-get install $2"
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$2" >&2 || {
-    apt_update_once
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$2" >&2
-  }
 }
 
 # etcd: an etcd on PATH, else .tools/bin/etcd unpacked from Debian's etcd-server.
@@ -142,15 +169,19 @@ ensure_etcd() {
   log "etcd: $("$ETCD_BIN" --version | head -1) ready in $((SECONDS - start))s"
 }
 
-build_k8s() {
-  ensure_go
-  ensure_tools_dir
-  local v="k8s.io/component-base/version" c="k8s.io/client-go/pkg/version" ld cmd
-  ld="-s -w"
+# k8s_ldflags VERSION: the version stamps a Kubernetes binary reports.
+k8s_ldflags() {
+  local v="k8s.io/component-base/version" c="k8s.io/client-go/pkg/version" ld="-s -w" p
   for p in "$v" "$c"; do
-    ld+=" -X $p.gitVersion=v$K8S_VERSION -X $p.gitMajor=${K8S_VERSION%%.*}"
-    ld+=" -X $p.gitMinor=$(cut -d. -f2 <<<"$K8S_VERSION") -X $p.gitTreeState=clean"
+    ld+=" -X $p.gitVersion=v$1 -X $p.gitMajor=${1%%.*}"
+    ld+=" -X $p.gitMinor=$(cut -d. -f2 <<<"$1") -X $p.gitTreeState=clean"
   done
+  printf '%s' "$ld"
+}
+
+build_k8s() {
+  local cmd ld
+  ld="$(k8s_ldflags "$K8S_VERSION")"
   for cmd in kube-apiserver kube-controller-manager kube-scheduler; do
     go_build_tool "$cmd" "$REPO_ROOT/tools/kube-apiserver" "k8s.io/kubernetes/cmd/$cmd" \
       "$ld" "Kubernetes v$K8S_VERSION" {} --version
@@ -158,290 +189,129 @@ build_k8s() {
 }
 
 build_kwok() {
-  ensure_go
-  ensure_tools_dir
-  go_build_tool kwok "$REPO_ROOT/tools/kwok" sigs.k8s.io/kwok/cmd/kwok \
-    "-s -w" "kwok version v$KWOK_VERSION" {} --version
+  local cmd
+  for cmd in kwok kwokctl; do
+    go_build_tool "$cmd" "$REPO_ROOT/tools/kwok" "sigs.k8s.io/kwok/cmd/$cmd" \
+      "-s -w" "$cmd version v$KWOK_VERSION" {} --version
+  done
+  go_build_tool kubectl "$REPO_ROOT/tools/kwok" ./kubectl \
+    "$(k8s_ldflags "$KUBECTL_VERSION")" "Client Version: v$KUBECTL_VERSION" {} version --client
 }
 
-build_all() { build_k8s; build_kwok; ensure_etcd; }
+build_all() { ensure_go; ensure_tools_dir; build_k8s; build_kwok; ensure_etcd; }
 
-# --- processes ------------------------------------------------------------------
+# --- kwokctl ----------------------------------------------------------------------
 
-# pid_alive NAME: the pid recorded for NAME is running that program.
-pid_alive() {
-  local f="$STATE_DIR/$1.pid" pid
-  [[ -f "$f" ]] || return 1
-  pid="$(cat "$f")"
-  [[ -n "$pid" && -r "/proc/$pid/cmdline" ]] || return 1
-  tr '\0' ' ' <"/proc/$pid/cmdline" | grep -q -- "$1"
+# kwokctl ARGS...: kwokctl on this script's cluster. KWOK_WORKDIR keeps it (and
+# kwok-controller) away from ~/.kwok; .tools/bin first on PATH makes it run the
+# kubectl built here. -v WARN: its progress lines and kwok-controller's info logs off.
+kwokctl() {
+  KWOK_WORKDIR="$STATE_DIR" PATH="$TOOLS_BIN:$PATH" "$TOOLS_BIN/kwokctl" --name "$CLUSTER" -v WARN "$@"
 }
 
-stop_one() {
-  local name="$1" pid i
-  if pid_alive "$name"; then
-    pid="$(cat "$STATE_DIR/$name.pid")"
-    kill -TERM "$pid" 2>/dev/null || true
-    for ((i = 0; i < 100; i++)); do
-      kill -0 "$pid" 2>/dev/null || break
-      sleep 0.1
-    done
-    if kill -0 "$pid" 2>/dev/null; then kill -KILL "$pid" 2>/dev/null || true; fi
-    log "stopped $name (pid $pid)"
+# kwokctl's configuration (KwokctlConfiguration) in one file, what has a flag
+# too: it has no flag for bindAddress (its default is 0.0.0.0), the etcd peer
+# port or kubectl's path.
+write_config() {
+  cat >"$KWOKCTL_CONFIG" <<EOF
+apiVersion: config.kwok.x-k8s.io/v1alpha1
+kind: KwokctlConfiguration
+options:
+  runtime: binary
+  bindAddress: 127.0.0.1
+  kubeApiserverPort: $APISERVER_PORT
+  etcdPort: $ETCD_PORT
+  etcdPeerPort: $ETCD_PEER_PORT
+  etcdBinary: $ETCD_BIN
+  kubeApiserverBinary: $TOOLS_BIN/kube-apiserver
+  kubeControllerManagerBinary: $TOOLS_BIN/kube-controller-manager
+  kubeSchedulerBinary: $TOOLS_BIN/kube-scheduler
+  kwokControllerBinary: $TOOLS_BIN/kwok
+  kubectlBinary: $TOOLS_BIN/kubectl
+componentsPatches:
+- name: kube-apiserver
+  extraArgs:
+  - key: feature-gates
+    value: WatchList=false
+EOF
+}
+
+# all_running: exit 0 when the process of every component of the cluster runs;
+# else print those that do not (all of them when there is no cluster), exit 1.
+all_running() {
+  local table down
+  if [[ ! -f "$CLUSTER_DIR/kwok.yaml" || ! -x "$TOOLS_BIN/kwokctl" ]]; then
+    echo "etcd kube-apiserver kube-controller-manager kube-scheduler kwok-controller"
+    return 1
   fi
-  rm -f "$STATE_DIR/$name.pid"
+  table="$(kwokctl get components -o wide 2>/dev/null || true)"
+  down="$(awk 'NR > 1 && $2 != "Ready" { printf "%s%s", sep, $1; sep = " " }' <<<"$table")"
+  if [[ -n "$down" || "$(wc -l <<<"$table")" -lt 6 ]]; then
+    echo "${down:-unknown}"
+    return 1
+  fi
 }
 
 port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
-readyz() {
-  curl -fsS --max-time 3 --cacert "$STATE_DIR/pki/ca.crt" \
-    --cert "$STATE_DIR/pki/admin.crt" --key "$STATE_DIR/pki/admin.key" \
-    "https://127.0.0.1:$APISERVER_PORT/readyz" >/dev/null 2>&1
-}
-
-# --- credentials ------------------------------------------------------------------
-
-make_pki() {
-  local d="$STATE_DIR/pki"
-  mkdir -p "$d"
-  chmod 700 "$d"
-  (
-    cd "$d"
-    openssl req -x509 -newkey rsa:2048 -nodes -sha256 -days 7 -keyout ca.key -out ca.crt \
-      -subj "/CN=e2e-apiserver-ca" 2>/dev/null
-    # kube-apiserver serving cert: loopback + the in-cluster names/IP of the kubernetes Service.
-    openssl req -newkey rsa:2048 -nodes -sha256 -keyout apiserver.key -out apiserver.csr \
-      -subj "/CN=kube-apiserver" 2>/dev/null
-    printf '%s\n' "subjectAltName=IP:127.0.0.1,IP:10.0.0.1,DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc,DNS:kubernetes.default.svc.cluster.local" \
-      "extendedKeyUsage=serverAuth" "keyUsage=critical,digitalSignature,keyEncipherment" >apiserver.ext
-    openssl x509 -req -sha256 -days 7 -in apiserver.csr -CA ca.crt -CAkey ca.key -CAcreateserial \
-      -extfile apiserver.ext -out apiserver.crt 2>/dev/null
-    # admin user: client cert in group system:masters.
-    openssl req -newkey rsa:2048 -nodes -sha256 -keyout admin.key -out admin.csr \
-      -subj "/O=system:masters/CN=e2e-admin" 2>/dev/null
-    printf '%s\n' "extendedKeyUsage=clientAuth" "keyUsage=critical,digitalSignature,keyEncipherment" >admin.ext
-    openssl x509 -req -sha256 -days 7 -in admin.csr -CA ca.crt -CAkey ca.key -CAcreateserial \
-      -extfile admin.ext -out admin.crt 2>/dev/null
-    # service-account token signing key pair.
-    openssl genrsa -out sa.key 2048 2>/dev/null
-    openssl rsa -in sa.key -pubout -out sa.pub 2>/dev/null
-    rm -f ./*.csr ./*.ext ./*.srl
-  )
-}
-
-write_kubeconfig() {
-  local b64="base64 -w0" tmp="$KUBECONFIG_FILE.tmp"
-  cat >"$tmp" <<EOF
-apiVersion: v1
-kind: Config
-clusters:
-- name: e2e
-  cluster:
-    server: https://127.0.0.1:$APISERVER_PORT
-    certificate-authority-data: $($b64 <"$STATE_DIR/pki/ca.crt")
-users:
-- name: e2e-admin
-  user:
-    client-certificate-data: $($b64 <"$STATE_DIR/pki/admin.crt")
-    client-key-data: $($b64 <"$STATE_DIR/pki/admin.key")
-contexts:
-- name: e2e
-  context:
-    cluster: e2e
-    user: e2e-admin
-    namespace: default
-current-context: e2e
-EOF
-  chmod 600 "$tmp"
-  mv -f "$tmp" "$KUBECONFIG_FILE"
-}
-
-# --- the simulated nodes ------------------------------------------------------------
-
-# api METHOD PATH [curl args...]: a request to the API server as the admin user.
-api() {
-  local method="$1" path="$2"; shift 2
-  curl -fsS --max-time 10 -X "$method" --cacert "$STATE_DIR/pki/ca.crt" \
-    --cert "$STATE_DIR/pki/admin.crt" --key "$STATE_DIR/pki/admin.key" \
-    "$@" "https://127.0.0.1:$APISERVER_PORT$path"
-}
-
-node_json() { # node_json INDEX
-  local name="kwok-node-$1" cidr="10.244.$(($1 + 1)).0/24" ip="10.240.0.$(($1 + 4))"
-  local res='{"cpu":"32","memory":"256Gi","pods":"110","ephemeral-storage":"1Ti"}'
-  cat <<EOF_NODE
-{"apiVersion":"v1","kind":"Node","metadata":{"name":"$name",
- "annotations":{"kwok.x-k8s.io/node":"fake","node.alpha.kubernetes.io/ttl":"0"},
- "labels":{"type":"kwok","kubernetes.io/hostname":"$name","kubernetes.io/os":"linux",
-  "kubernetes.io/arch":"amd64","kubernetes.io/role":"agent","node-role.kubernetes.io/agent":""}},
- "spec":{"podCIDR":"$cidr","podCIDRs":["$cidr"]},
- "status":{"allocatable":$res,"capacity":$res,
-  "addresses":[{"type":"InternalIP","address":"$ip"},{"type":"Hostname","address":"$name"}]}}
-EOF_NODE
-}
-
-create_nodes() {
-  local i
-  for ((i = 0; i < KWOK_NODES; i++)); do
-    node_json "$i" | api POST /api/v1/nodes -H 'Content-Type: application/json' --data-binary @- >/dev/null \
-      || die "could not create node kwok-node-$i"
-  done
-}
-
-# ready_nodes: how many kwok nodes have the condition Ready=True and no
-# node.kubernetes.io/not-ready (or unreachable) taint, i.e. take pods.
-ready_nodes() {
-  local nodes
-  nodes="$({ api GET "/api/v1/nodes?labelSelector=type%3Dkwok" 2>/dev/null || true; } | tr -d '[:space:]')"
-  if grep -q '"key":"node.kubernetes.io/\(not-ready\|unreachable\)"' <<<"$nodes"; then
-    echo 0
-  else
-    grep -o '"type":"Ready","status":"True"' <<<"$nodes" | wc -l
-  fi
-}
-
 # --- commands ---------------------------------------------------------------------
 
-all_alive() {
-  local c
-  for c in "${COMPONENTS[@]}"; do pid_alive "$c" || return 1; done
-}
-
-# started NAME: die with the log's tail unless NAME is still running.
-started() {
-  pid_alive "$1" || die "$1 exited; see $STATE_DIR/$1.log: $(tail -5 "$STATE_DIR/$1.log")"
-}
-
 cmd_start() {
-  if all_alive && readyz; then
+  build_all
+  if all_running >/dev/null; then
     log "already running"
     printf '%s\n' "$KUBECONFIG_FILE"
     return 0
   fi
-  # A half-started previous run: clean it up first.
+  # A half-started or stopped previous run: delete it first.
   cmd_stop >/dev/null 2>&1 || true
 
-  ensure_cmd openssl openssl
-  ensure_cmd curl curl
-  build_all
-
+  local p start=$SECONDS
   for p in "$ETCD_PORT" "$ETCD_PEER_PORT" "$APISERVER_PORT"; do
     port_free "$p" || die "port $p on 127.0.0.1 is in use (set ETCD_PORT / APISERVER_PORT)"
   done
-
   mkdir -p "$STATE_DIR"
   chmod 700 "$STATE_DIR"
-  make_pki
-  local start=$SECONDS c
+  write_config
 
-  setsid "$ETCD_BIN" --name e2e --data-dir "$STATE_DIR/etcd" \
-    --listen-client-urls "http://127.0.0.1:$ETCD_PORT" --advertise-client-urls "http://127.0.0.1:$ETCD_PORT" \
-    --listen-peer-urls "http://127.0.0.1:$ETCD_PEER_PORT" \
-    --initial-advertise-peer-urls "http://127.0.0.1:$ETCD_PEER_PORT" \
-    --initial-cluster "e2e=http://127.0.0.1:$ETCD_PEER_PORT" --initial-cluster-state new \
-    --log-level warn \
-    </dev/null >"$STATE_DIR/etcd.log" 2>&1 &
-  echo $! >"$STATE_DIR/etcd.pid"
-
-  local i
-  for ((i = 0; i < 100; i++)); do
-    curl -fsS --max-time 2 "http://127.0.0.1:$ETCD_PORT/health" 2>/dev/null | grep -q '"health":"true"' && break
-    started etcd
-    sleep 0.2
-  done
-  ((i < 100)) || die "etcd not healthy after 20s; see $STATE_DIR/etcd.log"
-  log "etcd healthy on 127.0.0.1:$ETCD_PORT after $((SECONDS - start))s"
-
-  local pki="$STATE_DIR/pki"
-  setsid "$TOOLS_BIN/kube-apiserver" \
-    --bind-address=127.0.0.1 --advertise-address=127.0.0.1 --secure-port="$APISERVER_PORT" \
-    --etcd-servers="http://127.0.0.1:$ETCD_PORT" \
-    --tls-cert-file="$pki/apiserver.crt" --tls-private-key-file="$pki/apiserver.key" \
-    --client-ca-file="$pki/ca.crt" \
-    --service-account-key-file="$pki/sa.pub" --service-account-signing-key-file="$pki/sa.key" \
-    --service-account-issuer=https://kubernetes.default.svc.cluster.local \
-    --api-audiences=https://kubernetes.default.svc.cluster.local \
-    --service-cluster-ip-range="$SERVICE_CIDR" \
-    --authorization-mode=RBAC \
-    --feature-gates=WatchList=false \
-    --endpoint-reconciler-type=none \
-    --allow-privileged=true \
-    --profiling=false \
-    --cert-dir="$STATE_DIR/apiserver-certs" \
-    </dev/null >"$STATE_DIR/kube-apiserver.log" 2>&1 &
-  echo $! >"$STATE_DIR/kube-apiserver.pid"
-
-  local deadline=$((SECONDS + READY_TIMEOUT))
-  until readyz; do
-    started kube-apiserver
-    ((SECONDS < deadline)) || die "kube-apiserver not ready after ${READY_TIMEOUT}s; see $STATE_DIR/kube-apiserver.log"
-    sleep 0.3
-  done
-  write_kubeconfig
+  # --kubeconfig: kwokctl adds its context (kwok-e2e, current) to this file, not ~/.kube/config.
+  # --wait: until every process runs and kube-apiserver answers /healthz (kwokctl only logs
+  # a timeout: the scale below is what fails then).
+  kwokctl --config "$KWOKCTL_CONFIG" create cluster \
+    --kubeconfig "$KUBECONFIG_FILE" --wait "${READY_TIMEOUT}s" \
+    || die "kwokctl create cluster failed; see $CLUSTER_DIR/logs"
   log "kube-apiserver v$K8S_VERSION ready on https://127.0.0.1:$APISERVER_PORT after $((SECONDS - start))s"
 
-  setsid "$TOOLS_BIN/kube-controller-manager" \
-    --kubeconfig="$KUBECONFIG_FILE" \
-    --controllers=garbagecollector,namespace,serviceaccount,serviceaccount-token,root-ca-cert-publisher,clusterrole-aggregation,nodelifecycle,deployment,replicaset,statefulset,daemonset,job,podgc,endpoint,endpointslice,endpointslicemirroring,persistentvolume-binder,pvc-protection,pv-protection \
-    --service-account-private-key-file="$pki/sa.key" --root-ca-file="$pki/ca.crt" \
-    --use-service-account-credentials=false --leader-elect=false \
-    --bind-address=127.0.0.1 --secure-port=0 --profiling=false \
-    --node-monitor-grace-period=5m \
-    </dev/null >"$STATE_DIR/kube-controller-manager.log" 2>&1 &
-  echo $! >"$STATE_DIR/kube-controller-manager.pid"
-
-  setsid "$TOOLS_BIN/kube-scheduler" \
-    --kubeconfig="$KUBECONFIG_FILE" --leader-elect=false \
-    --bind-address=127.0.0.1 --secure-port=0 --profiling=false \
-    </dev/null >"$STATE_DIR/kube-scheduler.log" 2>&1 &
-  echo $! >"$STATE_DIR/kube-scheduler.pid"
-
-  # KWOK_WORKDIR: kwok would otherwise also read ~/.kwok/kwok.yaml. No config
-  # file and no Stage CRDs: kwok uses its built-in default node and pod stages.
-  # The node leases kwok renews keep the nodes Ready; without them the node
-  # lifecycle controller marks them NotReady every ~50 s and every pod unready
-  # with them (the controller-manager's grace period is widened for a loaded
-  # 2-core machine too).
-  KWOK_WORKDIR="$STATE_DIR/kwok" setsid "$TOOLS_BIN/kwok" \
-    --kubeconfig="$KUBECONFIG_FILE" \
-    --manage-all-nodes=false --manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake \
-    --cidr=10.244.0.0/24 --node-lease-duration-seconds=40 \
-    </dev/null >"$STATE_DIR/kwok.log" 2>&1 &
-  echo $! >"$STATE_DIR/kwok.pid"
-
-  create_nodes
-  deadline=$((SECONDS + 60))
-  until (($(ready_nodes) >= KWOK_NODES)); do
-    for c in kube-controller-manager kube-scheduler kwok; do started "$c"; done
-    ((SECONDS < deadline)) || die "kwok nodes not Ready after 60s; see $STATE_DIR/kwok.log"
-    sleep 0.2
-  done
-  for c in kube-controller-manager kube-scheduler kwok; do started "$c"; done
-  log "$KWOK_NODES kwok node(s) Ready; control plane up after $((SECONDS - start))s"
+  kwokctl scale node kwok-node --replicas "$KWOK_NODES" --serial-length 1 \
+    --param '.podCIDR="10.244.1.0/24"' \
+    || die "kwokctl scale node failed; see $CLUSTER_DIR/logs"
+  local down
+  down="$(all_running)" || die "not running: $down; see $CLUSTER_DIR/logs"
+  log "$KWOK_NODES kwok node(s) created; control plane up after $((SECONDS - start))s"
   printf '%s\n' "$KUBECONFIG_FILE"
 }
 
 cmd_stop() {
-  if [[ -d "$STATE_DIR" ]]; then
-    local i
-    for ((i = ${#COMPONENTS[@]} - 1; i >= 0; i--)); do stop_one "${COMPONENTS[i]}"; done
-    rm -rf "$STATE_DIR"
-    log "removed $STATE_DIR"
+  [[ -d "$STATE_DIR" ]] || return 0
+  if [[ -f "$CLUSTER_DIR/kwok.yaml" ]]; then
+    [[ -x "$TOOLS_BIN/kwokctl" ]] || die "$TOOLS_BIN/kwokctl is missing: cannot stop the cluster in $CLUSTER_DIR"
+    kwokctl delete cluster --kubeconfig "$KUBECONFIG_FILE"
+    log "stopped and deleted cluster $CLUSTER"
   fi
+  rm -rf "$STATE_DIR"
+  log "removed $STATE_DIR"
 }
 
 cmd_status() {
-  local c down=()
-  for c in "${COMPONENTS[@]}"; do pid_alive "$c" || down+=("$c"); done
-  if ((${#down[@]} == 0)) && readyz; then
-    log "running: ${COMPONENTS[*]}; $(ready_nodes) kwok node(s) Ready"
+  local down
+  if down="$(all_running)"; then
+    log "running: etcd kube-apiserver kube-controller-manager kube-scheduler kwok-controller"
     printf '%s\n' "$KUBECONFIG_FILE"
   elif [[ ! -d "$STATE_DIR" ]]; then
     log "not running"
     return 1
   else
-    log "not running properly: down: ${down[*]:-none}; kube-apiserver /readyz: $(readyz && echo ok || echo failing)"
+    log "not running properly: down: $down"
     return 1
   fi
 }
