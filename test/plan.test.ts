@@ -4,16 +4,15 @@
  * the brief's transitions (FORWARD), the model's change order and the warning rules.
  */
 import { strict as assert } from "assert";
-import { spawnSync } from "child_process";
 import * as fs from "fs";
 import * as path from "path";
 import { planSide, trafficSummary } from "../mock/plan";
 import { changeOrder, STAGE_NAMES } from "../stages/model";
 import { FORWARD } from "./support/expected";
+import { runCommand } from "./support/commands";
 import { run } from "./support/runs";
 
 const FIXTURES = path.join(__dirname, "fixtures", "plans");
-const ROOT = path.resolve(__dirname, "..");
 
 interface Case {
     file: string;
@@ -132,19 +131,16 @@ describe("plan: the traffic summary of a stage change", () => {
         assert.doesNotMatch(same, /### Order/);
     });
 
-    it("the command: bad input gets a clear error and a non-zero exit, before anything runs", () => {
-        const plan = (...args: string[]) =>
-            spawnSync(process.execPath, ["-r", "ts-node/register/transpile-only", "mock/plan.ts", ...args], {
-                cwd: ROOT,
-                encoding: "utf8",
-            });
-        const unknown = plan("--from", "bogus", "--to", "canary");
+    it("the command: bad input gets a clear error and a non-zero exit, before anything runs", async () => {
+        const [unknown, weight, missing] = await Promise.all([
+            runCommand("mock/plan.ts", "--from", "bogus", "--to", "canary"),
+            runCommand("mock/plan.ts", "--from", "lockdown", "--to", "canary", "--canary-weight", "101"),
+            runCommand("mock/plan.ts", "--from", "deploy"),
+        ]);
         assert.equal(unknown.status, 1);
         assert.match(unknown.stderr, /Invalid setting aks-istio-canary:stage = "bogus": expected one of deploy/);
-        const weight = plan("--from", "lockdown", "--to", "canary", "--canary-weight", "101");
         assert.equal(weight.status, 1);
         assert.match(weight.stderr, /aks-istio-canary:canaryWeight = "101": expected an integer from 0 to 100/);
-        const missing = plan("--from", "deploy");
         assert.equal(missing.status, 2);
         assert.match(missing.stderr, /--from and --to .*are required/);
         assert.equal(unknown.stdout + weight.stdout + missing.stdout, "");

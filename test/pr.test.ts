@@ -4,7 +4,6 @@
  * from its settings file on two commits.
  */
 import { strict as assert } from "assert";
-import { spawnSync } from "child_process";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
@@ -12,6 +11,7 @@ import { stackFileConfig } from "../mock/plan";
 import { appObjects } from "../mock/runProgram";
 import { affectedStacks, imagesToBuild } from "../scripts/pr";
 import { BUILT_WORKLOADS } from "../stages/names";
+import { runCommand } from "./support/commands";
 import { runStage } from "./support/runs";
 
 const ROOT = path.resolve(__dirname, "..");
@@ -131,42 +131,20 @@ describe("pull requests: a stack's stage change, from its settings file on the b
         assert.deepEqual(stackFileConfig(path.join(dir, "Pulumi.missing.yaml")), {});
     });
 
-    it("plan --from-stack-file/--to-stack-file: the summary of that change, with each side's settings", () => {
+    it("plan --from-stack-file/--to-stack-file: the summary of that change, with each side's settings", async () => {
         const base = write("base.yaml", "config:\n  aks-istio-canary:stage: lockdown\n");
         const head = write(
             "head.yaml",
             'config:\n  aks-istio-canary:stage: canary\n  aks-istio-canary:canaryWeight: "30"\n',
         );
-        const out = spawnSync(
-            process.execPath,
-            [
-                "-r",
-                "ts-node/register/transpile-only",
-                "mock/plan.ts",
-                "--from-stack-file",
-                base,
-                "--to-stack-file",
-                head,
-            ],
-            { cwd: ROOT, encoding: "utf8" },
-        );
+        const [out, created] = await Promise.all([
+            runCommand("mock/plan.ts", "--from-stack-file", base, "--to-stack-file", head),
+            runCommand("mock/plan.ts", "--from-stack-file", path.join(dir, "none.yaml"), "--to-stack-file", head),
+        ]);
         assert.equal(out.status, 0, out.stderr);
         assert.equal(
             out.stdout,
             fs.readFileSync(path.join(ROOT, "test/fixtures/plans/lockdown-to-canary-weight-30.md"), "utf8"),
-        );
-        const created = spawnSync(
-            process.execPath,
-            [
-                "-r",
-                "ts-node/register/transpile-only",
-                "mock/plan.ts",
-                "--from-stack-file",
-                path.join(dir, "none.yaml"),
-                "--to-stack-file",
-                head,
-            ],
-            { cwd: ROOT, encoding: "utf8" },
         );
         assert.equal(created.status, 0, created.stderr);
         assert.match(created.stdout, /^## Traffic change: deploy \(1\) → canary \(4\), canaryWeight 30/);
