@@ -34,7 +34,7 @@ import { LocalWorkspace } from "@pulumi/pulumi/automation";
 import * as YAML from "yaml";
 import { followUserRequest, describe as show } from "../test/support/mesh";
 import { expectStorageClientsServed } from "../test/support/checks";
-import { EXPECTED, FLAG, FORWARD, NO_FLAG, ROUTES } from "../test/support/expected";
+import { EXPECTED, expectedSticky, FLAG, FORWARD, NO_FLAG, ROUTES, STICKY_COOKIES } from "../test/support/expected";
 import { clusterOfObjects } from "../test/support/runs";
 import { analyzeLive, atLeastWarning, showMessages } from "../test/support/istioctl";
 import {
@@ -287,6 +287,31 @@ describe(`end to end (${target}): the real engine, the real program, a real API 
             await charts?.close();
         });
 
+        /**
+         * The sticky weighted canary on what the API server stored: for no cookie and each canary
+         * cookie, the chains reached and the cookie set per app version (test/support/expected.ts).
+         */
+        function expectSticky(cluster: ReturnType<typeof clusterOfObjects>, stage: string, weight: number) {
+            for (const cookie of [undefined, ...STICKY_COOKIES]) {
+                const outcomes = followUserRequest(cluster, cookie);
+                const { chains, setCookie } = expectedSticky(stage, weight, cookie);
+                const key = (x: unknown) => JSON.stringify(x);
+                const what = `${stage} at canaryWeight ${weight}, cookie ${cookie}: ${show(outcomes)}`;
+                assert.deepEqual(
+                    outcomes.filter((o) => o.error),
+                    [],
+                    what,
+                );
+                assert.deepEqual(
+                    outcomes.map((o) => key([o.path, Math.round(o.share * 1000) / 10])).sort(),
+                    chains.map(key).sort(),
+                    what,
+                );
+                for (const o of outcomes)
+                    assert.equal((o.setCookie ?? "").split(";")[0], setCookie[o.path.app] ?? "", what);
+            }
+        }
+
         async function liveObjects(): Promise<KubeObject[]> {
             return (await Promise.all(KINDS.map((kind) => kube.list(kind, APP_NAMESPACE))))
                 .flat()
@@ -446,6 +471,8 @@ describe(`end to end (${target}): the real engine, the real program, a real API 
                     }
                 }
                 expectStorageClientsServed(cluster, `${stage}, on the stored objects`);
+                // canaryWeight is 0 all along the walk: the sticky canary's cookies route nowhere.
+                expectSticky(cluster, stage, 0);
                 const strict = objects.find((o) => o.kind === "PeerAuthentication");
                 assert.equal(strict?.spec?.mtls?.mode, STRICT_MTLS_STAGES.includes(stage) ? "STRICT" : undefined);
 
@@ -472,6 +499,38 @@ describe(`end to end (${target}): the real engine, the real program, a real API 
                     await checkRenderDecodes(stage);
                 }
             });
+
+            if (stage === "canary" && WALK.indexOf("canary") === i) {
+                it(`${step}: a weighted canary, raised and lowered (canaryWeight 30, 60, 0): each up moves only the ingress route, and users stay where the weight sent them`, async () => {
+                    for (const weight of [30, 60, 0]) {
+                        await stack!.stack.setConfig(`${PROJECT}:canaryWeight`, { value: String(weight) });
+                        const preview = await stack!.preview();
+                        assert.deepEqual(
+                            preview
+                                .filter(
+                                    (s) => !["same", "read"].includes(s.op) && !/^pulumi:pulumi:Stack$/.test(s.type),
+                                )
+                                .map((s) => `${s.op} ${s.label}`),
+                            ["update VirtualService/voting-app"],
+                            `canaryWeight ${weight}`,
+                        );
+                        const t = Date.now();
+                        const outputs = await stack!.up((line) => log(line));
+                        timings.push(`up canaryWeight ${weight} ${Date.now() - t} ms`);
+                        assert.equal(outputs.canaryWeight.value, weight);
+                        expectSticky(clusterOfObjects(await liveObjects(), gatewayName), "canary", weight);
+                        if (istiod) {
+                            // The up went through istiod's validation; its analyzers on the sticky routes too.
+                            const messages = await analyzeLive(kubeconfig, APP_NAMESPACE);
+                            assert.deepEqual(
+                                atLeastWarning(messages),
+                                [],
+                                `istioctl analyze at canaryWeight ${weight}:\n${showMessages(messages)}`,
+                            );
+                        }
+                    }
+                });
+            }
 
             if (target === "cluster") {
                 it(`${step}: through the ingress, users see what the stage promises`, async () => {

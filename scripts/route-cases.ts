@@ -24,6 +24,7 @@ import * as path from "path";
 import { KubernetesObject, ProgramRun, appObjects, inNamespace } from "../mock/runProgram";
 import { STAGE_NAMES, StageName } from "../stages/model";
 import { APP_GATEWAY_NAME } from "../stages/names";
+import { expectedSticky, STICKY_COOKIES } from "../test/support/expected";
 import { runStage } from "../test/support/runs";
 import { intermediateStates, ROUTING_KINDS } from "../test/support/transitions";
 import {
@@ -62,6 +63,10 @@ function stageCase(
                 objects.filter((o) => !(options.withoutPods ?? []).includes(o.metadata.name)),
             ),
             calls: expectedCalls(stage, state.workloads),
+            sticky: STICKY_COOKIES.map((cookie) => {
+                const { chains, setCookie } = expectedSticky(stage, weight, cookie);
+                return { cookie, chains: chains.map(([c, share]) => ({ ...c, share })), setCookie };
+            }),
         },
         expectFailure: false,
     };
@@ -190,7 +195,8 @@ async function main(outDir: string) {
                 description: `${from} -> ${to}, ${state.description}`,
                 kind: "transition",
                 ...built,
-                cookies: COOKIES,
+                // The sticky canary's cookies too: every state must serve them, chains uncrossed.
+                cookies: { ...COOKIES, withoutFlag: [...COOKIES.withoutFlag, ...STICKY_COOKIES] },
                 expect,
                 expectFailure: false,
                 alsoCovers: [],
@@ -229,6 +235,39 @@ async function main(outDir: string) {
             "DestinationRule voting-app-v2-0 removed (a weighted route to an undefined subset)",
             "undefined-cluster",
             (objects) => objects.filter(isNot("DestinationRule", "voting-app-v2-0")),
+        ),
+        control(
+            canary30,
+            "canary30-without-sticky-route-v2-0",
+            "the sticky-v2-0 route removed from VirtualService voting-app (users the weight sent to 2.0 are picked again)",
+            "users",
+            (objects) =>
+                objects.map((o) =>
+                    o.kind === "VirtualService" && o.metadata.name === "voting-app"
+                        ? { ...o, spec: { ...o.spec, http: o.spec.http.filter((r: any) => r.name !== "sticky-v2-0") } }
+                        : o,
+                ),
+        ),
+        control(
+            canary30,
+            "canary30-without-set-cookie",
+            "the Set-Cookie headers removed from the weighted route of VirtualService voting-app",
+            "users",
+            (objects) =>
+                objects.map((o) =>
+                    o.kind === "VirtualService" && o.metadata.name === "voting-app"
+                        ? {
+                              ...o,
+                              spec: {
+                                  ...o.spec,
+                                  http: o.spec.http.map((r: any) => ({
+                                      ...r,
+                                      route: r.route.map(({ headers: _headers, ...d }: any) => d),
+                                  })),
+                              },
+                          }
+                        : o,
+                ),
         ),
         control(
             canary,

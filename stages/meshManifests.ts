@@ -8,8 +8,17 @@
  * and Deployments a stage drops are Pulumi *deletes*, which run at the end of the update, after
  * every VirtualService has stopped routing to them.
  */
-import { Component, MeshRoute, STORAGE_ENGINES, StagePlan, StorageVersion, Version, subsetName } from "./model";
-import { APP_GATEWAY_NAME, APP_PORT, serviceHost } from "./names";
+import {
+    Component,
+    MeshRoute,
+    STORAGE_ENGINES,
+    StagePlan,
+    StorageVersion,
+    stickyAssignment,
+    Version,
+    subsetName,
+} from "./model";
+import { APP_GATEWAY_NAME, APP_PORT, CANARY_COOKIE, canaryCookieValue, serviceHost } from "./names";
 
 export const FEATURE_FLAG_COOKIE = "featureflag=on";
 /**
@@ -62,6 +71,45 @@ export function destinationRuleFragments(plan: StagePlan, namespace: string): De
     );
 }
 
+/** An RE2 alternation matching exactly the decimal integers from..to (1 <= from <= to <= 99). */
+export function integerRangeRegex(from: number, to: number): string {
+    if (!(Number.isInteger(from) && Number.isInteger(to) && 1 <= from && from <= to && to <= 99))
+        throw new Error(`integerRangeRegex: ${from}..${to} is not within 1..99`);
+    const digits = (a: number, b: number) => (a === b ? `${a}` : `[${a}-${b}]`);
+    const parts: string[] = [];
+    let n = from;
+    while (n <= to) {
+        if (n <= 9) {
+            parts.push(digits(n, Math.min(to, 9)));
+            n = Math.min(to, 9) + 1;
+            continue;
+        }
+        const tens = Math.floor(n / 10);
+        // Whole decades at once: 30..99 is [3-9][0-9].
+        const lastWholeDecade = Math.floor((to + 1) / 10) - 1;
+        if (n % 10 === 0 && lastWholeDecade >= tens) {
+            parts.push(`${digits(tens, lastWholeDecade)}[0-9]`);
+            n = (lastWholeDecade + 1) * 10;
+            continue;
+        }
+        const hi = Math.min(to, tens * 10 + 9);
+        parts.push(`${tens}${digits(n % 10, hi % 10)}`);
+        n = hi + 1;
+    }
+    return parts.join("|");
+}
+
+/** RE2 on the whole Cookie header: CANARY_COOKIE names `version`, picked at a weight in from..to. */
+export function canaryCookieRegex(version: Version, weights: { from: number; to: number }): string {
+    const value = `${version.replace(/\./g, "\\.")}-w(${integerRangeRegex(weights.from, weights.to)})`;
+    return `^(.*?;\\s*)?${CANARY_COOKIE}=${value}(;.*)?$`;
+}
+
+/** The Set-Cookie header of the weighted route to `version`: a session cookie, for the whole site. */
+export function canarySetCookie(version: Version, weight: number): string {
+    return `${CANARY_COOKIE}=${canaryCookieValue(version, weight)}; Path=/; HttpOnly; SameSite=Lax`;
+}
+
 function destination(component: Component, namespace: string, version: Version | undefined, port?: number) {
     return {
         host: serviceHost(component, namespace),
@@ -85,6 +133,14 @@ export function ingressVirtualService(plan: StagePlan, namespace: string): Virtu
         });
         routesTo.add(plan.flaggedAppVersion);
     }
+    // Sticky weighted canary: users the weight already placed stay where it placed them.
+    for (const { version, weights: range } of stickyAssignment(plan)) {
+        http.push({
+            name: `sticky-${subsetName(version)}`,
+            match: [{ headers: { cookie: { regex: canaryCookieRegex(version, range) } } }],
+            route: [{ destination: destination("voting-app", namespace, version, APP_PORT) }],
+        });
+    }
     http.push({
         name: "default",
         route: weights.map(([version, weight]) => {
@@ -92,6 +148,9 @@ export function ingressVirtualService(plan: StagePlan, namespace: string): Virtu
             return {
                 destination: destination("voting-app", namespace, useSubsets ? version : undefined, APP_PORT),
                 ...(weights.length > 1 ? { weight } : {}),
+                ...(plan.sticky
+                    ? { headers: { response: { add: { "set-cookie": canarySetCookie(version, plan.sticky.weight) } } } }
+                    : {}),
             };
         }),
     });

@@ -165,6 +165,11 @@ export interface StagePlan {
     /** Ingress routing for users without the flag cookie: app version -> weight (sums to 100). */
     defaultAppWeights: Partial<Record<Version, number>>;
     flaggedAppVersion: Version;
+    /**
+     * A weighted canary (0 < weight < 100) keeps each unflagged user on the version the weight
+     * first sent them to: see `stickyAssignment`. None outside it: cookies then route nowhere.
+     */
+    sticky?: { weight: number };
     /** The order of in-place changes when a `pulumi up` enters this stage: see `changeOrder`. */
     changeOrder: "expand" | "contract";
 }
@@ -230,6 +235,7 @@ export function planStage(name: StageName, options: StageOptions): StagePlan {
         subsets,
         defaultAppWeights,
         flaggedAppVersion: stage.flaggedAppVersion,
+        ...(canaryShare > 0 && canaryShare < 100 ? { sticky: { weight: canaryShare } } : {}),
         changeOrder: changeOrder(name),
     };
 }
@@ -296,4 +302,23 @@ export function servingVersions(plan: StagePlan): Record<string, Record<string, 
         };
     };
     return { withoutFeatureFlag: describe(userChains(plan, false)), withFeatureFlag: describe(userChains(plan, true)) };
+}
+
+/**
+ * Sticky weighted canary. The route that picks an unflagged user's app version by weight also sets
+ * a session cookie naming the version and the weight it was picked at (`voting-canary=2.0-w30`).
+ * At weight W, a user holding such a cookie stays on its version while the weight has not moved
+ * against it: on the canary version if it was picked at a weight <= W, on the default version if
+ * at a weight >= W. Any other user (no cookie, or one the weight has moved against) is picked
+ * again by weight and gets a new cookie: raising the weight moves more of the users not yet on the
+ * canary, lowering it moves users back. Outside a weighted canary there are no sticky routes, so no
+ * cookie routes anywhere; the flag cookie always wins.
+ */
+export function stickyAssignment(plan: StagePlan): { version: Version; weights: { from: number; to: number } }[] {
+    if (!plan.sticky) return [];
+    const w = plan.sticky.weight;
+    return [
+        { version: plan.flaggedAppVersion, weights: { from: 1, to: w } },
+        { version: plan.stage.defaultAppVersion, weights: { from: w, to: 99 } },
+    ];
 }

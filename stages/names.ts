@@ -23,6 +23,14 @@ export const APP_GATEWAY_NAME = "voting-app-gateway";
 /** The port every app and analytics container listens on, and their Services expose. */
 export const APP_PORT = 8080;
 
+/** The session cookie of the sticky weighted canary (see `stickyAssignment` in model.ts). */
+export const CANARY_COOKIE = "voting-canary";
+
+/** The value of CANARY_COOKIE for a user the weight sent to `version` at `weight`: 2.0-w30. */
+export function canaryCookieValue(version: string, weight: number): string {
+    return `${version}-w${weight}`;
+}
+
 /** The MySQL database and user of storage 2.0 (the app contract). */
 export const MYSQL_DATABASE = "votes";
 export const MYSQL_USER = "voting";

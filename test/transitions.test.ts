@@ -12,7 +12,17 @@ import { clusterOfObjects, runStage } from "./support/runs";
 import { diff, Step } from "../mock/changes";
 import { intermediateStates, ROUTING_KINDS } from "./support/transitions";
 
-const COOKIES = [undefined, "featureflag=on", "session=1; featureflag=on", "featureflag=off"];
+const COOKIES = [
+    undefined,
+    "featureflag=on",
+    "session=1; featureflag=on",
+    "featureflag=off",
+    // The sticky weighted canary's cookies (test/sticky.test.ts): each state must serve them too.
+    "voting-canary=2.0-w30",
+    "voting-canary=1.0-w30",
+    "session=1; voting-canary=2.0-w10",
+    "voting-canary=1.0-w90; featureflag=on",
+];
 
 function summary(steps: Step[]) {
     const of = (kind: string) =>
@@ -116,6 +126,10 @@ describe("make before break: no request is refused at any point of a stage chang
         await check(weighted, await runStage("finalize"), "canary(30) -> finalize");
         await check(await runStage("finalize"), weighted, "finalize -> canary(30)");
         await check(weighted, await runStage("lockdown"), "canary(30) -> lockdown");
+        const raised = await runStage("canary", { canaryWeight: "60" });
+        await check(weighted, raised, "canary(30) -> canary(60)");
+        await check(raised, weighted, "canary(60) -> canary(30)");
+        await check(raised, await runStage("canary", { canaryWeight: "0" }), "canary(60) -> canary(0)");
     });
 
     // A new stack (an ephemeral one, or the first `pulumi up`) creates everything at once. A

@@ -127,3 +127,57 @@ export const FLAG = [
     "a=1; featureflag=on; b=2",
     "a=1;featureflag=on",
 ];
+
+/** The sticky weighted canary's cookie (issue 10): `voting-canary=<version>-w<weight it was picked at>`. */
+export const CANARY_COOKIE_NAME = "voting-canary";
+
+/** Cookie headers that carry the canary cookie: held at weights below, at and above 30, among others, with the flag. */
+export const STICKY_COOKIES = [
+    "voting-canary=2.0-w30",
+    "voting-canary=1.0-w30",
+    "voting-canary=2.0-w10",
+    "voting-canary=2.0-w50",
+    "voting-canary=1.0-w90",
+    "voting-canary=1.0-w20",
+    "a=1; voting-canary=2.0-w1; b=2",
+    "voting-canary=2.0-w0",
+    "voting-canary=1.0-w30; featureflag=on",
+];
+
+/**
+ * Where a user with this Cookie header goes, written out from the rule: in a weighted canary
+ * (0 < w < 100) a cookie `2.0-wP` keeps its user on 2.0 while P <= w, `1.0-wP` on 1.0 while P >= w
+ * (P from 1 to 99, as issued); any other unflagged user is picked by weight and gets the cookie of
+ * the version picked, at w. The flag cookie always wins; elsewhere cookies route nowhere and none is
+ * set. Returns the chains with their shares, and the cookie set per app version ("" none).
+ */
+export function expectedSticky(
+    stage: string,
+    weight: number,
+    cookie?: string,
+): { chains: [Chain, number][]; setCookie: Record<string, string> } {
+    const routes = ROUTES[stage];
+    const none = (chains: [Chain, number][]) => ({
+        chains,
+        setCookie: Object.fromEntries(chains.map(([c]) => [c.app, ""])),
+    });
+    if (cookie && /(^|;\s*)featureflag=on(;|$)/.test(cookie)) return none(routes.withFlag);
+    if (stage !== "canary" || weight === 0) return none(routes.withoutFlag);
+    if (weight === 100) return none([[V2, 100]]);
+    const held = new RegExp(`(?:^|;\\s*)${CANARY_COOKIE_NAME}=(1\\.0|2\\.0)-w([1-9][0-9]?)(?:;|$)`).exec(cookie ?? "");
+    if (held) {
+        const [version, at] = [held[1], Number(held[2])];
+        if (version === "2.0" && at <= weight) return none([[V2, 100]]);
+        if (version === "1.0" && at >= weight) return none([[V1("1.1"), 100]]);
+    }
+    return {
+        chains: [
+            [V1("1.1"), 100 - weight],
+            [V2, weight],
+        ],
+        setCookie: {
+            "1.0": `${CANARY_COOKIE_NAME}=1.0-w${weight}`,
+            "2.0": `${CANARY_COOKIE_NAME}=2.0-w${weight}`,
+        },
+    };
+}

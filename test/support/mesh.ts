@@ -36,6 +36,8 @@ export interface Outcome {
     path: Record<string, string>;
     /** Why the request was refused, if it was. */
     error?: string;
+    /** The Set-Cookie header the ingress route adds to the response on this path, if any. */
+    setCookie?: string;
 }
 
 export interface Cluster {
@@ -153,6 +155,8 @@ interface Hop {
     pod?: Pod;
     share: number;
     error?: string;
+    /** The Set-Cookie header the route's destination adds to the response (headers.response). */
+    setCookie?: string;
 }
 
 /** Where one request goes: pods with shares, or an error share. */
@@ -211,7 +215,10 @@ function route(cluster: Cluster, req: Request, share: number, fromGateway: boole
         const port = d.destination.port?.number ?? req.port;
         const target = endpoints(cluster, d.destination.host, port, d.destination.subset);
         const part = (share * weight) / 100;
-        return target.error ? [{ share: part, error: target.error }] : spread(target.pods, part);
+        const response = d.headers?.response ?? {};
+        const setCookie: string | undefined = response.set?.["set-cookie"] ?? response.add?.["set-cookie"];
+        const hops = target.error ? [{ share: part, error: target.error }] : spread(target.pods, part);
+        return setCookie === undefined ? hops : hops.map((h) => ({ ...h, setCookie }));
     });
 }
 
@@ -290,6 +297,7 @@ export function followUserRequest(cluster: Cluster, cookie?: string): Outcome[] 
         }
         const app = hop.pod;
         const appPath = { app: app.labels.version };
+        const setCookie = hop.setCookie === undefined ? {} : { setCookie: hop.setCookie };
         const appStorage = storageCall(cluster, app, 1);
         const analyticsHops = route(
             cluster,
@@ -305,7 +313,7 @@ export function followUserRequest(cluster: Cluster, cookie?: string): Outcome[] 
         );
         for (const a of analyticsHops) {
             if (a.error || !a.pod) {
-                outcomes.push({ share: a.share, path: appPath, error: `analytics: ${a.error}` });
+                outcomes.push({ share: a.share, path: appPath, error: `analytics: ${a.error}`, ...setCookie });
                 continue;
             }
             for (const s of appStorage) {
@@ -321,7 +329,12 @@ export function followUserRequest(cluster: Cluster, cookie?: string): Outcome[] 
                         : t.error
                           ? `analytics storage: ${t.error}`
                           : undefined;
-                    outcomes.push({ share: a.share * s.share * t.share, path, ...(error ? { error } : {}) });
+                    outcomes.push({
+                        share: a.share * s.share * t.share,
+                        path,
+                        ...(error ? { error } : {}),
+                        ...setCookie,
+                    });
                 }
             }
         }
@@ -332,7 +345,7 @@ export function followUserRequest(cluster: Cluster, cookie?: string): Outcome[] 
 function merge(outcomes: Outcome[]): Outcome[] {
     const byKey = new Map<string, Outcome>();
     for (const o of outcomes) {
-        const key = JSON.stringify([o.path, o.error ?? ""]);
+        const key = JSON.stringify([o.path, o.error ?? "", o.setCookie ?? ""]);
         const existing = byKey.get(key);
         if (existing) existing.share += o.share;
         else byKey.set(key, { ...o, path: { ...o.path } });
@@ -350,4 +363,19 @@ export function describe(outcomes: Outcome[]): string {
                 `${(o.share * 100).toFixed(1)}% ${o.error ? `REFUSED (${o.error})` : `app ${o.path.app} -> analytics ${o.path.analytics} -> storage ${o.path.appStorage}/${o.path.analyticsStorage}`}`,
         )
         .join("; ");
+}
+
+/**
+ * A browser's next Cookie header: `cookie` with the cookie a Set-Cookie header sets put in (its
+ * earlier value replaced), attributes (Path, HttpOnly, ...) left out.
+ */
+export function withSetCookie(cookie: string | undefined, setCookie: string | undefined): string | undefined {
+    if (!setCookie) return cookie;
+    const pair = setCookie.split(";")[0].trim();
+    const name = pair.split("=")[0];
+    const others = (cookie ?? "")
+        .split(";")
+        .map((c) => c.trim())
+        .filter((c) => c && c.split("=")[0] !== name);
+    return [...others, pair].join("; ");
 }

@@ -94,6 +94,11 @@ export interface RouteCase {
         storageClients: { client: string; port: number; version: string }[];
         /** Each stage's service-to-service routes (stage cases only): which subset's cluster serves the call. */
         calls?: ExpectedCall[];
+        /**
+         * The sticky weighted canary (stage cases only): for each Cookie header, the chains reached
+         * and the canary cookie the response sets per app version ("" none), test/support/expected.ts.
+         */
+        sticky?: { cookie: string; chains: ChainShare[]; setCookie: Record<string, string> }[];
         /** Mid-transition states: a request's chain stays within one major version (test/transitions.test.ts). */
         chainsDoNotCross?: boolean;
     };

@@ -102,8 +102,17 @@ type expectations struct {
 		WithFlag    []chain `json:"withFlag"`
 	} `json:"users"`
 	StorageClients   []storageClient `json:"storageClients"`
+	Sticky           []stickyCheck   `json:"sticky"`
 	Calls            []expectedCall  `json:"calls"`
 	ChainsDoNotCross bool            `json:"chainsDoNotCross"`
+}
+
+// stickyCheck: one Cookie header carrying the canary cookie, the chains it must reach, and the
+// cookie (name=value, "" none) the response must set per app version.
+type stickyCheck struct {
+	Cookie    string            `json:"cookie"`
+	Chains    []chain           `json:"chains"`
+	SetCookie map[string]string `json:"setCookie"`
 }
 
 type control struct {

@@ -63,6 +63,8 @@ type hop struct {
 	to      *workload
 	share   float64
 	cluster string
+	// setCookie: the Set-Cookie header the route that chose this hop's cluster adds ("": none).
+	setCookie string
 }
 
 // callResult is where one call goes: pods with shares, and the share that fails.
@@ -231,7 +233,7 @@ func (ck *checker) toPods(v *proxyView, what string, clusters []weighted) callRe
 				res.failed += wc.share * float64(e.weight) / total
 				continue
 			}
-			res.hops = append(res.hops, hop{to: pod, share: wc.share * float64(e.weight) / total, cluster: wc.cluster})
+			res.hops = append(res.hops, hop{to: pod, share: wc.share * float64(e.weight) / total, cluster: wc.cluster, setCookie: wc.setCookie})
 		}
 	}
 	return res
@@ -359,6 +361,13 @@ func (ck *checker) storageCall(w *workload) callResult {
 // userChains follows users' requests with one Cookie header (nil: none) from the ingress gateway
 // to an app pod, its call to analytics, and both pods' calls to storage; shares in percent.
 func (ck *checker) userChains(cookie *string) (map[chain]float64, float64) {
+	chains, failed, _ := ck.userChainsAndCookies(cookie)
+	return chains, failed
+}
+
+// userChainsAndCookies is userChains, plus the cookie (name=value, "" none) the gateway's route sets
+// in the response, per app version reached.
+func (ck *checker) userChainsAndCookies(cookie *string) (map[chain]float64, float64, map[string]string) {
 	headers := http.Header{}
 	label := "no Cookie header"
 	if cookie != nil {
@@ -371,7 +380,13 @@ func (ck *checker) userChains(cookie *string) (map[chain]float64, float64) {
 		Address: in.PodIP, Port: in.Port, Path: "/", HostHeader: in.Host, Headers: headers, CallMode: simulation.CallModeGateway,
 	})
 	chains := map[chain]float64{}
+	sets := map[string]string{}
 	for _, app := range gw.hops {
+		set, _, _ := strings.Cut(app.setCookie, ";")
+		if previous, seen := sets[app.to.Version]; seen && previous != set {
+			ck.report(catUsers, "%s: app %s is reached with two different cookies set, %q and %q", what, app.to.Version, previous, set)
+		}
+		sets[app.to.Version] = strings.TrimSpace(set)
 		if app.to.Component != "voting-app" || app.to.Analytics == nil || app.to.Storage == nil {
 			ck.report(catUsers, "%s: %s reach %s, which is not a voting-app pod with analytics and storage settings", what, pct(app.share), app.to.Deployment)
 			continue
@@ -395,7 +410,7 @@ func (ck *checker) userChains(cookie *string) (map[chain]float64, float64) {
 	for _, share := range chains {
 		served += share
 	}
-	return chains, math.Max(0, 100-served)
+	return chains, math.Max(0, 100-served), sets
 }
 
 func pct(share float64) string { return fmt.Sprintf("%.1f%%", share*100) }
@@ -415,6 +430,17 @@ func describeChains(chains map[chain]float64, failed float64) string {
 		return "nothing"
 	}
 	return strings.Join(parts, "; ")
+}
+
+// sharesOf: expected chains (each with its share) as userChains returns them, chain -> share.
+func sharesOf(chains []chain) map[chain]float64 {
+	out := map[chain]float64{}
+	for _, c := range chains {
+		share := c.Share
+		c.Share = 0
+		out[c] += share
+	}
+	return out
 }
 
 // checkUsers: every cookie's chains against the expected ones (shares rounded to 0.1 %), or, for
@@ -437,13 +463,7 @@ func (ck *checker) checkUsers() {
 				label = fmt.Sprintf("Cookie %q", *cookie)
 			}
 			if ck.c.Expect.Users != nil {
-				want := map[chain]float64{}
-				for _, c := range g.want {
-					share := c.Share
-					c.Share = 0
-					want[c] += share
-				}
-				if describeChains(got, failed) != describeChains(want, 0) {
+				if want := sharesOf(g.want); describeChains(got, failed) != describeChains(want, 0) {
 					ck.report(catUsers, "users %s (%s): got %s; want %s", g.name, label, describeChains(got, failed), describeChains(want, 0))
 				}
 			}
@@ -569,8 +589,26 @@ func (ck *checker) scanRoutes() {
 // check runs every check of a case and returns the problems found.
 func (ck *checker) check() []problem {
 	ck.checkUsers()
+	ck.checkSticky()
 	ck.checkStorageClients()
 	ck.checkCalls()
 	ck.scanRoutes()
 	return ck.problems
+}
+
+// checkSticky: the sticky weighted canary. For each Cookie header carrying the canary cookie, the
+// chains users reach and the cookie the response sets per app version, against the expectations.
+func (ck *checker) checkSticky() {
+	for _, st := range ck.c.Expect.Sticky {
+		cookie := st.Cookie
+		got, failed, sets := ck.userChainsAndCookies(&cookie)
+		if want := sharesOf(st.Chains); describeChains(got, failed) != describeChains(want, 0) {
+			ck.report(catUsers, "sticky canary (Cookie %q): got %s; want %s", cookie, describeChains(got, failed), describeChains(want, 0))
+		}
+		for version, set := range sets {
+			if wanted := st.SetCookie[version]; set != wanted {
+				ck.report(catUsers, "sticky canary (Cookie %q): app %s's responses set cookie %q; want %q", cookie, version, set, wanted)
+			}
+		}
+	}
 }

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"sync"
 
+	core "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	route "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
 	matcher "github.com/envoyproxy/go-control-plane/envoy/type/matcher/v3"
 )
@@ -146,6 +147,21 @@ func routeMatches(r *route.Route, req request) (bool, error) {
 type weighted struct {
 	cluster string
 	share   float64
+	// setCookie is the Set-Cookie header the route adds to responses from this cluster ("": none).
+	setCookie string
+}
+
+// setCookieOf is the Set-Cookie header among headers a route adds to responses ("": none); the
+// first list that has one wins (a weighted cluster's own, then its route's).
+func setCookieOf(lists ...[]*core.HeaderValueOption) string {
+	for _, list := range lists {
+		for _, o := range list {
+			if strings.EqualFold(o.GetHeader().GetKey(), "set-cookie") {
+				return o.GetHeader().GetValue()
+			}
+		}
+	}
+	return ""
 }
 
 // firstRoute is the route Envoy picks in a virtual host: the first that matches.
@@ -168,11 +184,19 @@ func routeClusters(r *route.Route) ([]weighted, error) {
 	case *route.Route_Route:
 		switch c := a.Route.GetClusterSpecifier().(type) {
 		case *route.RouteAction_Cluster:
-			return []weighted{{cluster: c.Cluster, share: 1}}, nil
+			return []weighted{{cluster: c.Cluster, share: 1, setCookie: setCookieOf(r.GetResponseHeadersToAdd())}}, nil
 		case *route.RouteAction_WeightedClusters:
-			return weightedShares(c.WeightedClusters.GetClusters(), func(w *route.WeightedCluster_ClusterWeight) (string, uint32) {
+			out, err := weightedShares(c.WeightedClusters.GetClusters(), func(w *route.WeightedCluster_ClusterWeight) (string, uint32) {
 				return w.GetName(), w.GetWeight().GetValue()
 			})
+			for i := range out {
+				for _, w := range c.WeightedClusters.GetClusters() {
+					if w.GetName() == out[i].cluster {
+						out[i].setCookie = setCookieOf(w.GetResponseHeadersToAdd(), r.GetResponseHeadersToAdd())
+					}
+				}
+			}
+			return out, err
 		default:
 			return nil, fmt.Errorf("route %q: unsupported cluster specifier %T", r.GetName(), c)
 		}
