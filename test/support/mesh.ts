@@ -5,7 +5,8 @@
  * each pod's environment (ANALYTICS_HOST/PORT, REDIS_*, MYSQL_*) as the app contract defines it.
  *
  * What it models: Gateway selection, VirtualService match order (first match wins; header regex
- * is a full match; sourceLabels), weighted destinations, DestinationRule fragments merged per host
+ * is a full match; sourceLabels), weighted destinations (and the Set-Cookie a destination's
+ * `headers.response` adds, for the sticky canary), DestinationRule fragments merged per host
  * (first definition of a subset wins), subset labels, Service selectors and ports (as Kubernetes
  * builds endpoints: a numeric target port sends to every selected pod, declared container port or
  * not; a named one only to pods that declare a container port of that name), plain Service
