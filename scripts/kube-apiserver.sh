@@ -135,33 +135,13 @@ KWOKCTL_CONFIG="$STATE_DIR/kwokctl.yaml"
 
 # --- binaries -------------------------------------------------------------------
 
-APT_UPDATED=""
-apt_update_once() {
-  [[ -n "$APT_UPDATED" ]] && return 0
-  log "apt-get update"
-  DEBIAN_FRONTEND=noninteractive apt-get update -qq >&2
-  APT_UPDATED=1
-}
-
 # etcd: an etcd on PATH, else .tools/bin/etcd unpacked from Debian's etcd-server.
 ETCD_BIN=""
 ensure_etcd() {
   if [[ -x "$TOOLS_BIN/etcd" ]]; then ETCD_BIN="$TOOLS_BIN/etcd"; return 0; fi
   if command -v etcd >/dev/null 2>&1; then ETCD_BIN="$(command -v etcd)"; return 0; fi
-  command -v apt-get >/dev/null 2>&1 || die "no etcd on PATH and no apt-get to fetch Debian's etcd-server"
-  ensure_tools_dir
-  local tmp start=$SECONDS
-  tmp="$(mktemp -d)"
-  chmod a+rwx "$tmp" # apt-get download runs as the _apt user
-  if ! apt-cache show etcd-server >/dev/null 2>&1; then apt_update_once; fi
-  log "etcd: apt-get download etcd-server"
-  (cd "$tmp" && apt-get download etcd-server >&2) || {
-    apt_update_once
-    (cd "$tmp" && apt-get download etcd-server >&2)
-  }
-  dpkg-deb -x "$tmp"/etcd-server_*.deb "$tmp/root"
-  install -m 0755 "$tmp/root/usr/bin/etcd" "$TOOLS_BIN/etcd"
-  rm -rf "$tmp"
+  local start=$SECONDS
+  unpack_debian_binary etcd-server usr/bin/etcd etcd
   ETCD_BIN="$TOOLS_BIN/etcd"
   # (read whole first: `grep -q` closing the pipe early would fail it under pipefail)
   grep -q "etcd Version: $ETCD_DEB_VERSION_PREFIX" <<<"$("$ETCD_BIN" --version)" \

@@ -71,3 +71,36 @@ go_build_tool() {
   log "$name: built in $((SECONDS - start))s"
 }
 
+
+# --- Debian packages ------------------------------------------------------------
+
+APT_UPDATED=""
+as_root() {
+  if [[ "$(id -u)" == 0 ]]; then "$@"; else sudo -n "$@"; fi
+}
+apt_update_once() {
+  [[ -n "$APT_UPDATED" ]] && return 0
+  log "apt-get update"
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq >&2
+  APT_UPDATED=1
+}
+
+# unpack_debian_binary PACKAGE PATH NAME: the file PATH (e.g. usr/bin/etcd) of Debian's PACKAGE,
+# fetched with `apt-get download` and unpacked with `dpkg-deb -x` into $TOOLS_BIN/NAME. Nothing is
+# installed on the system and no service is started.
+unpack_debian_binary() {
+  local package="$1" file="$2" name="$3" tmp
+  command -v apt-get >/dev/null 2>&1 || die "no apt-get to fetch Debian's $package"
+  ensure_tools_dir
+  tmp="$(mktemp -d)"
+  chmod a+rwx "$tmp" # apt-get download runs as the _apt user
+  if ! apt-cache show "$package" >/dev/null 2>&1; then apt_update_once; fi
+  log "$name: apt-get download $package"
+  (cd "$tmp" && apt-get download "$package" >&2) || {
+    apt_update_once
+    (cd "$tmp" && apt-get download "$package" >&2)
+  }
+  dpkg-deb -x "$tmp/${package}"_*.deb "$tmp/root"
+  install -m 0755 "$tmp/root/$file" "$TOOLS_BIN/$name"
+  rm -rf "$tmp"
+}

@@ -42,17 +42,6 @@ actionlint_version() {
   printf '%s\n' "$v"
 }
 
-APT_UPDATED=""
-as_root() {
-  if [[ "$(id -u)" == 0 ]]; then "$@"; else sudo -n "$@"; fi
-}
-apt_update_once() {
-  [[ -n "$APT_UPDATED" ]] && return 0
-  log "apt-get update"
-  as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq >&2
-  APT_UPDATED=1
-}
-
 ensure_cmd() { # ensure_cmd COMMAND DEBIAN_PACKAGE
   command -v "$1" >/dev/null 2>&1 && return 0
   command -v apt-get >/dev/null 2>&1 || die "$1 is missing, and there is no apt-get here: install $2 (Debian's package) yourself"
