@@ -51,6 +51,9 @@ import { EphemeralStack, PlannedStep, ROOT } from "./ephemeralStack";
 import { LoopbackIstiod, PILOT_DISCOVERY, webhookValues } from "./istiod";
 import { KubeClient, KubeObject } from "./kube";
 import { checkPlaintextRefused, checkStageThroughIngress } from "./live";
+import { CanaryExporter, CanaryScenario, LoopbackPrometheus } from "./prometheus";
+import { automationStack, prometheusQuery, promote } from "../scripts/promote";
+import { FLAGGER_GATES } from "../stages/promotion";
 import { STRICT_MTLS_STAGES } from "../stages/model";
 import { APP_NAMESPACE, DEFAULT_GATEWAY, PROJECT, serviceHost } from "../stages/names";
 
@@ -231,6 +234,7 @@ describe(`end to end (${target}): the real engine, the real program, a real API 
         let istiod: LoopbackIstiod | undefined;
         let charts: { url: string; close: () => Promise<void> } | undefined;
         let loadBalancer: ReturnType<typeof standInLoadBalancer> | undefined;
+        let canaryMetrics: { exporter: CanaryExporter; prometheus: LoopbackPrometheus } | undefined;
         const uids = new Map<string, string>();
         const usedVolumes = new Set<string>();
         const renderChecked = new Set<string>();
@@ -285,6 +289,8 @@ describe(`end to end (${target}): the real engine, the real program, a real API 
             await istiod?.stop();
             await loadBalancer?.stop();
             await charts?.close();
+            await canaryMetrics?.prometheus.stop();
+            await canaryMetrics?.exporter.stop();
         });
 
         /**
@@ -530,6 +536,72 @@ describe(`end to end (${target}): the real engine, the real program, a real API 
                         }
                     }
                 });
+            }
+
+            if (stage === "canary" && WALK.indexOf("canary") === i) {
+                // npm run promote's promotion with the real engine and a real Prometheus (Debian's) that
+                // scrapes Istio-shaped series of the canary; the cluster is checked after each up. Each
+                // case starts at canary (weight 0) and leaves the stack there for the walk to go on.
+                const expectedEnd = { healthy: "finalize", erroring: "lockdown", slow: "lockdown", silent: "lockdown" };
+                const why = {
+                    healthy: undefined,
+                    erroring: /success rate (8[5-9]|9[0-4])\.\d % is below 99 %/,
+                    slow: /p99 latency (9[5-9]\d) ms is above 500 ms/,
+                    silent: /success rate: no data; p99 latency: no data/,
+                };
+                for (const scenario of ["erroring", "slow", "silent", "healthy"] as CanaryScenario[]) {
+                    it(`${step}: npm run promote with ${scenario === "erroring" ? "an" : "a"} ${scenario} canary ends at ${expectedEnd[scenario]}, the cluster checked at each up`, async () => {
+                        if (!canaryMetrics) {
+                            const exporter = new CanaryExporter();
+                            const prometheus = await LoopbackPrometheus.start(await exporter.start());
+                            canaryMetrics = { exporter, prometheus };
+                        }
+                        canaryMetrics.exporter.scenario = scenario;
+                        const lines: string[] = [];
+                        const ups: string[] = [];
+                        const t = Date.now();
+                        const result = await promote(
+                            { steps: [50, 100], intervalMs: 4000, threshold: 2, gates: FLAGGER_GATES, window: "4s" },
+                            {
+                                stack: automationStack(stack!.stack, (line) => log(line)),
+                                query: prometheusQuery(canaryMetrics.prometheus.url),
+                                sleep: (ms) => new Promise((r) => setTimeout(r, ms)),
+                                log: (line) => {
+                                    lines.push(line);
+                                    // Promotion's progress lines, as a user sees them, in the walk's output.
+                                    process.stderr.write(`e2e: ${line}\n`);
+                                },
+                                afterUp: async (at, weight) => {
+                                    ups.push(`${at}@${weight}`);
+                                    const objects = await liveObjects();
+                                    assert.deepEqual(
+                                        objects.map((o) => `${o.kind}/${o.metadata.name}`).sort(),
+                                        EXPECTED[at].filter((l) => l !== "Namespace/voting").sort(),
+                                        `${scenario}, after the up to ${at}@${weight}`,
+                                    );
+                                    expectSticky(clusterOfObjects(objects, gatewayName), at, weight);
+                                },
+                            },
+                        );
+                        timings.push(`promote, ${scenario} canary ${Date.now() - t} ms`);
+                        if (scenario === "healthy") {
+                            // Control for the gates: only the healthy canary may reach finalize.
+                            assert.deepEqual(result.outcome, "finalized", lines.join("\n"));
+                            assert.deepEqual(ups, ["canary@50", "canary@100", "finalize@0"]);
+                        } else {
+                            assert.equal(result.outcome, "rolled-back", lines.join("\n"));
+                            assert.match(result.reason ?? "", why[scenario]!);
+                            assert.deepEqual(ups, ["canary@50", "canary@0", "lockdown@0"]);
+                        }
+                        const outputs = await stack!.stack.outputs();
+                        assert.equal(outputs.stage.value, expectedEnd[scenario]);
+                        // Back to canary at weight 0, where the walk goes on from.
+                        await stack!.stack.setConfig(`${PROJECT}:stage`, { value: "canary" });
+                        await stack!.stack.setConfig(`${PROJECT}:canaryWeight`, { value: "0" });
+                        const back = await stack!.up((line) => log(line));
+                        assert.equal(back.stage.value, "canary");
+                    });
+                }
             }
 
             if (target === "cluster") {
