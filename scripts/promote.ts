@@ -21,6 +21,7 @@ import {
     PROMOTION_STAGES,
     PromotionPlan,
 } from "../stages/promotion";
+import { STAGE_NAMES } from "../stages/model";
 import { PROJECT } from "../stages/names";
 
 const ROOT = path.resolve(__dirname, "..");
@@ -132,7 +133,9 @@ export function automationStack(stack: Stack, onOutput?: (line: string) => void)
                 canaryWeight: Number(result.outputs.canaryWeight?.value),
             };
         },
-        stage: async () => (await stack.getConfig(`${PROJECT}:stage`).catch(() => ({ value: "deploy" }))).value,
+        // A stack without the setting runs Pulumi.yaml's default, the first stage.
+        stage: async () =>
+            (await stack.getConfig(`${PROJECT}:stage`).catch(() => ({ value: STAGE_NAMES[0] as string }))).value,
     };
 }
 

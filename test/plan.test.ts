@@ -87,12 +87,12 @@ describe("plan: the traffic summary of a stage change", () => {
     it("make before break: the ingress route moves last into an expanding stage, first into a contracting one; deletes come last", async () => {
         const checked = { expand: 0, contract: 0, deletes: 0 };
         for (const [a, b] of [...pairs, ...pairs.map(([x, y]) => [y, x] as const)]) {
-            const order = orderOf(await summaryOf({ file: "", from: a, to: b }));
+            const summary = await summaryOf({ file: "", from: a, to: b });
+            const order = orderOf(summary);
             const ingress = order.findIndex((step) => step.includes("VirtualService/voting-app"));
             const innerRoutes = order.flatMap((step, i) =>
                 step.some((n) => /^VirtualService\/voting-(analytics|storage)$/.test(n)) ? [i] : [],
             );
-            const summary = await summaryOf({ file: "", from: a, to: b });
             const updated = listed(summary, "updated");
             if (updated.includes("VirtualService/voting-app") && innerRoutes.length > 0 && updated.length > 1) {
                 checked[changeOrder(b)]++;

@@ -5,20 +5,10 @@
  */
 import { strict as assert } from "assert";
 import { appObjects } from "../mock/runProgram";
-import { describe as show, followUserRequest, Outcome } from "./support/mesh";
-import { expectStorageClientsServed } from "./support/checks";
-import { Chain, FLAG, NO_FLAG, ROUTES, V1, V2 } from "./support/expected";
+import { describe as show, followUserRequest } from "./support/mesh";
+import { expectPaths, expectStorageClientsServed } from "./support/checks";
+import { FLAG, NO_FLAG, ROUTES, V1, V2 } from "./support/expected";
 import { chartGatewayPodLabels, clusterOf, runStage } from "./support/runs";
-
-/** Expected outcomes: chains with shares (percent). No outcome may be refused. */
-export function expectPaths(outcomes: Outcome[], expected: [Chain, number][]) {
-    const refused = outcomes.filter((o) => o.error);
-    assert.deepEqual(refused, [], `refused: ${show(outcomes)}`);
-    const actual = outcomes.map((o) => [o.path, Math.round(o.share * 1000) / 10]);
-    const wanted = expected.map(([c, share]) => [c, share]);
-    const key = (x: unknown) => JSON.stringify(x);
-    assert.deepEqual(actual.map(key).sort(), wanted.map(key).sort(), show(outcomes));
-}
 
 describe("routing, request by request", () => {
     for (const [stage, routes] of Object.entries(ROUTES)) {
