@@ -9,6 +9,7 @@ import * as random from "@pulumi/random";
 import { IstioMesh } from "./components/istioMesh";
 import { VotingApp } from "./components/votingApp";
 import { azureHealthProbeAnnotations } from "./stages/istioCharts";
+import { istioReleaseWarnings } from "./stages/istioReleases";
 import { ALL_WORKLOADS, planStage, servingVersions } from "./stages/model";
 import { imageOf, workloadName } from "./stages/names";
 import { parseSettings, Settings } from "./stages/settings";
@@ -105,6 +106,11 @@ export = async () => {
         return typeof value === "object" ? JSON.stringify(value) : String(value);
     });
     const plan = planStage(settings.stage, { canaryWeight: settings.canaryWeight });
+    // A retired chart repository or an Istio leaving support: said at every preview, never refused.
+    const kubernetesVersion = settings.cluster.mode === "aks" ? settings.cluster.kubernetesVersion : undefined;
+    for (const warning of istioReleaseWarnings({ ...settings.istio, kubernetesVersion }, new Date())) {
+        pulumi.log.warn(warning);
+    }
     const mysqlPassword = config.getSecret("mysqlPassword");
     const mysqlRootPassword = config.getSecret("mysqlRootPassword");
 

@@ -60,7 +60,8 @@ export class IstioMesh extends pulumi.ComponentResource {
                 {
                     name: "istiod",
                     namespace: "istio-system",
-                    ...chart("istiod", { pilot: { resources: { requests: { cpu: "500m", memory: "2048Mi" } } } }),
+                    // The istiod chart reads `resources` at the top level (Istio >= 1.24; `pilot.resources` is ignored).
+                    ...chart("istiod", { resources: { requests: { cpu: "500m", memory: "2048Mi" } } }),
                 },
                 { ...childOpts, dependsOn: [base] },
             );

@@ -57,6 +57,8 @@ export interface ProgramRun {
     outputs: Record<string, unknown>;
     /** Dotted paths of stack outputs that are secrets. */
     secretOutputs: string[];
+    /** What the program said with pulumi.log.warn (what `pulumi preview` shows as warnings). */
+    warnings: string[];
 }
 
 export type StackConfig = Record<string, string>;
@@ -273,6 +275,11 @@ export async function runProgram(
     // evaluation. Resources' source positions are unaffected: the SDK lifts the limit for those.
     const stackTraceLimit = Error.stackTraceLimit;
     Error.stackTraceLimit = 0;
+    const warn = pulumi.log.warn;
+    const warnings: string[] = [];
+    pulumi.log.warn = async (message: string) => {
+        warnings.push(message);
+    };
     try {
         const { name } = projectSettings();
         const all = engineConfig({ ...config, ...secretConfig });
@@ -339,8 +346,9 @@ export async function runProgram(
             if (settled.secret) secretOutputs.push(key);
         }
         await sdkRuntimeSettings.waitForRPCs();
-        return { resources, outputs, secretOutputs };
+        return { resources, outputs, secretOutputs, warnings };
     } finally {
+        pulumi.log.warn = warn;
         Error.stackTraceLimit = stackTraceLimit;
         running = false;
     }

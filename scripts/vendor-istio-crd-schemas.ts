@@ -1,22 +1,42 @@
 /**
- * Extracts the OpenAPI schemas of the Istio kinds this program creates from Istio's CRDs
- * (../shared/data/istio-1.30.3-crds.yaml) into test/fixtures, so that the unit tests validate
- * against Istio 1.30.3's own schemas on machines without ../shared.
+ * Extracts the OpenAPI schemas of the Istio kinds this program creates from the CRDs in Istio's own
+ * `base` chart (files/crd-all.gen.yaml, what the chart installs), the chart at the version the
+ * rig installs (../shared/data/istio-<version>-helm-repo), into test/fixtures, so that the unit
+ * tests validate against Istio's own schemas on machines without ../shared.
  *
- *   node -r ts-node/register/transpile-only scripts/vendor-istio-crd-schemas.ts [crds.yaml]
+ *   node -r ts-node/register/transpile-only scripts/vendor-istio-crd-schemas.ts [base-<version>.tgz]
  */
+import { execFileSync } from "child_process";
 import * as fs from "fs";
 import * as path from "path";
 import * as YAML from "yaml";
 
-export const CRD_SOURCE = path.resolve(__dirname, "..", "..", "shared", "data", "istio-1.30.3-crds.yaml");
-export const VENDORED = path.resolve(__dirname, "..", "test", "fixtures", "istio-1.30.3-crd-schemas.json");
+/** The Istio release whose `base` chart the vendored schemas come from: the rig's charts. */
+export const CRD_RELEASE = "1.31.0";
+export const CRD_SOURCE = path.resolve(
+    __dirname,
+    "..",
+    "..",
+    "shared",
+    "data",
+    `istio-${CRD_RELEASE}-helm-repo`,
+    `base-${CRD_RELEASE}.tgz`,
+);
+export const VENDORED = path.resolve(__dirname, "..", "test", "fixtures", "istio-crd-schemas.json");
 export const KINDS: Record<string, string> = {
     "networking.istio.io/v1/Gateway": "gateways.networking.istio.io",
     "networking.istio.io/v1/VirtualService": "virtualservices.networking.istio.io",
     "networking.istio.io/v1/DestinationRule": "destinationrules.networking.istio.io",
     "security.istio.io/v1/PeerAuthentication": "peerauthentications.security.istio.io",
 };
+
+/** The CRDs file inside a packaged `base` chart (.tgz), as the chart installs it. */
+export function crdsOfBaseChart(chartTgz: string): string {
+    return execFileSync("tar", ["-xzOf", chartTgz, "base/files/crd-all.gen.yaml"], {
+        encoding: "utf8",
+        maxBuffer: 64 * 1024 * 1024,
+    });
+}
 
 export function extractSchemas(crdYaml: string): Record<string, unknown> {
     const crds = YAML.parseAllDocuments(crdYaml)
@@ -35,7 +55,11 @@ export function extractSchemas(crdYaml: string): Record<string, unknown> {
 
 if (require.main === module) {
     const source = process.argv[2] ?? CRD_SOURCE;
-    const schemas = extractSchemas(fs.readFileSync(source, "utf8"));
-    fs.writeFileSync(VENDORED, JSON.stringify({ source: "Istio 1.30.3 CRDs", schemas }, null, 1) + "\n");
+    const schemas = extractSchemas(crdsOfBaseChart(source));
+    const release = /base-(\d+\.\d+\.\d+)\.tgz$/.exec(source)?.[1] ?? CRD_RELEASE;
+    fs.writeFileSync(
+        VENDORED,
+        JSON.stringify({ source: `Istio ${release} CRDs (base chart)`, schemas }, null, 1) + "\n",
+    );
     console.log(`wrote ${Object.keys(schemas).length} schemas to ${path.relative(process.cwd(), VENDORED)}`);
 }

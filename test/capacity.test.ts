@@ -26,7 +26,7 @@ async function canaryDemand(nodeCount: number) {
         }
     }
     const releases = r.resources.filter((x) => x.type === "kubernetes:helm.sh/v3:Release");
-    const istiod = releases.find((x) => x.inputs.chart === "istiod")!.inputs.values.pilot.resources.requests;
+    const istiod = releases.find((x) => x.inputs.chart === "istiod")!.inputs.values.resources.requests;
     const gateway = releases.find((x) => x.inputs.chart === "gateway")!.inputs.values.resources.requests;
     cpu += parseCpu(istiod.cpu) + parseCpu(gateway.cpu);
     memory += parseMemoryMi(istiod.memory) + parseMemoryMi(gateway.memory);

@@ -8,6 +8,7 @@ import * as fs from "fs";
 import * as path from "path";
 import * as pulumi from "@pulumi/pulumi";
 import * as YAML from "yaml";
+import { DEFAULT_ISTIO_VERSION, ISTIO_CHART_REPOSITORY } from "../stages/istioReleases";
 import { DEFAULT_GATEWAY, PROJECT } from "../stages/names";
 
 const ROOT = path.resolve(__dirname, "..");
@@ -51,10 +52,12 @@ describe("one pure layer", () => {
         }
     });
 
-    it("Pulumi.yaml's project name and gateway defaults are the model's", () => {
+    it("Pulumi.yaml's project name, gateway and Istio defaults are the model's", () => {
         const project = YAML.parse(fs.readFileSync(path.join(ROOT, "Pulumi.yaml"), "utf8"));
         assert.equal(project.name, PROJECT);
         assert.equal(project.config["istio.gatewayName"].default, DEFAULT_GATEWAY.name);
         assert.equal(project.config["istio.gatewayNamespace"].default, DEFAULT_GATEWAY.namespace);
+        assert.equal(String(project.config["istio.version"].default), DEFAULT_ISTIO_VERSION);
+        assert.equal(project.config["istio.chartRepository"].default, ISTIO_CHART_REPOSITORY);
     });
 });

@@ -472,18 +472,18 @@ describe("cluster", () => {
 describe("Istio from Helm", () => {
     const releases = (r: ProgramRun) => r.resources.filter((x) => x.type === "kubernetes:helm.sh/v3:Release");
     it("base, istiod and gateway from Istio's chart repository at the configured version", async () => {
-        const r = await runStage("deploy", { "istio.version": "1.30.2" });
+        const r = await runStage("deploy", { "istio.version": "1.31.2" });
         assert.deepEqual(
             releases(r).map((x) => [x.inputs.chart, x.inputs.version, x.inputs.repositoryOpts.repo]),
             [
-                ["base", "1.30.2", "https://istio-release.storage.googleapis.com/charts"],
-                ["istiod", "1.30.2", "https://istio-release.storage.googleapis.com/charts"],
-                ["gateway", "1.30.2", "https://istio-release.storage.googleapis.com/charts"],
+                ["base", "1.31.2", "https://blob.istio.io/istio-release/charts"],
+                ["istiod", "1.31.2", "https://blob.istio.io/istio-release/charts"],
+                ["gateway", "1.31.2", "https://blob.istio.io/istio-release/charts"],
             ],
         );
         assert.deepEqual(
             releases(await runStage("deploy")).map((x) => x.inputs.version),
-            ["1.30.3", "1.30.3", "1.30.3"],
+            ["1.31.4", "1.31.4", "1.31.4"],
         );
     });
 
@@ -535,12 +535,12 @@ describe("Istio from Helm", () => {
     it("istio.values: each chart's extra values merge over the program's own (objects key by key, the rest replaced)", async () => {
         const structured = await runStage("deploy", {
             "istio.values.istiod.istiodRemote.injectionURL": "https://localhost:15017/inject",
-            "istio.values.istiod.pilot.resources.requests.cpu": "250m",
+            "istio.values.istiod.resources.requests.cpu": "250m",
             "istio.values.base.base.validationURL": "https://localhost:15017/validate",
         });
         const values = (chart: string) => releases(structured).find((x) => x.inputs.chart === chart)!.inputs.values;
         assert.deepEqual(values("istiod"), {
-            pilot: { resources: { requests: { cpu: "250m", memory: "2048Mi" } } },
+            resources: { requests: { cpu: "250m", memory: "2048Mi" } },
             istiodRemote: { injectionURL: "https://localhost:15017/inject" },
         });
         assert.deepEqual(values("base"), {

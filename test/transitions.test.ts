@@ -138,7 +138,7 @@ describe("make before break: no request is refused at any point of a stage chang
     // `pulumi up` waits for pods that never become ready.
     for (const stage of STAGE_NAMES) {
         it(`(new stack) -> ${stage}: every client reaches its store as soon as it exists`, async () => {
-            const empty: ProgramRun = { resources: [], outputs: {}, secretOutputs: [] };
+            const empty: ProgramRun = { resources: [], outputs: {}, secretOutputs: [], warnings: [] };
             const states = intermediateStates(empty, await runStage(stage), (s) =>
                 /^(Deployment|Service)\//.test(s.label),
             );
