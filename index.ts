@@ -39,6 +39,7 @@ async function aksCluster(settings: Settings): Promise<ClusterTarget> {
     const clusterOutputs = {
         resourceGroupName: cluster.resourceGroupName,
         clusterName: cluster.clusterName,
+        workloadPool: cluster.workloadPoolName,
         kubeconfig: cluster.kubeconfig,
     };
     if (!settings.images.build) {

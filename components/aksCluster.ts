@@ -1,18 +1,28 @@
 import * as containerservice from "@pulumi/azure-native/containerservice";
 import * as resources from "@pulumi/azure-native/resources";
 import * as pulumi from "@pulumi/pulumi";
+import { SYSTEM_POOL, WORKLOAD_POOL_MAX_SURGE, workloadPoolName } from "../stages/nodePools";
 
 export interface AksClusterArgs {
     location: string;
+    /** The workload pool: VM size, nodes at creation, the autoscaler's bounds. */
     nodeCount: number;
     nodeVmSize: string;
+    minNodeCount: number;
+    maxNodeCount: number;
+    /** The system pool, fixed at creation. */
+    systemNodeCount: number;
+    systemNodeVmSize: string;
     /** Empty: AKS's default version. */
     kubernetesVersion?: string;
 }
 
 /**
- * A resource group and an RBAC-enabled AKS cluster with a system-assigned identity and one
- * system node pool. `kubeconfig` is the cluster user's kubeconfig, as a secret.
+ * A resource group and an RBAC-enabled AKS cluster with a system-assigned identity, a system node
+ * pool for AKS's own pods (created with the cluster, never changed after), and a workload pool
+ * for the app and Istio, autoscaled, whose VM size can change (a new pool replaces the old one:
+ * created first, the old one drained and deleted last). `kubeconfig` is the cluster user's
+ * kubeconfig, as a secret.
  */
 export class AksCluster extends pulumi.ComponentResource {
     public readonly resourceGroupName: pulumi.Output<string>;
@@ -21,6 +31,8 @@ export class AksCluster extends pulumi.ComponentResource {
     public readonly location: pulumi.Output<string>;
     /** Object ID of the kubelet's managed identity (what pulls images). */
     public readonly kubeletObjectId: pulumi.Output<string>;
+    /** The AKS name of the pool the app runs on (it changes with cluster.nodeVmSize). */
+    public readonly workloadPoolName: pulumi.Output<string>;
 
     /**
      * @param name logical name; children are named after it
@@ -41,22 +53,56 @@ export class AksCluster extends pulumi.ComponentResource {
                 enableRBAC: true,
                 identity: { type: containerservice.ResourceIdentityType.SystemAssigned },
                 kubernetesVersion: args.kubernetesVersion,
+                // AKS needs a system pool to create a cluster. It is read at creation only: the
+                // workload pool below is a resource of its own, which the cluster's own list would
+                // otherwise try to remove, and AKS refuses a VM size change on an existing pool.
                 agentPoolProfiles: [
                     {
-                        name: "system",
+                        name: SYSTEM_POOL.name,
                         mode: containerservice.AgentPoolMode.System,
-                        count: args.nodeCount,
-                        vmSize: args.nodeVmSize,
+                        count: args.systemNodeCount,
+                        vmSize: args.systemNodeVmSize,
+                        nodeTaints: [SYSTEM_POOL.taint],
                         osType: containerservice.OSType.Linux,
                         type: containerservice.AgentPoolType.VirtualMachineScaleSets,
                     },
                 ],
             },
-            childOpts,
+            { ...childOpts, ignoreChanges: ["agentPoolProfiles"] },
         );
 
+        // The workload pool. Its AKS name follows the VM size, so a new size is a replacement,
+        // which Pulumi makes before it breaks: the new pool is created, the Kubernetes resources
+        // that wait for the cluster stay, and the old pool is deleted at the end of the update
+        // (AKS drains its nodes under the PodDisruptionBudgets). The node count is the
+        // autoscaler's to change between the bounds.
+        const workloadPool = new containerservice.AgentPool(
+            `${name}-workload-pool`,
+            {
+                resourceGroupName: resourceGroup.name,
+                resourceName: cluster.name,
+                agentPoolName: workloadPoolName(args.nodeVmSize),
+                mode: containerservice.AgentPoolMode.User,
+                vmSize: args.nodeVmSize,
+                count: args.nodeCount,
+                enableAutoScaling: true,
+                minCount: args.minNodeCount,
+                maxCount: args.maxNodeCount,
+                orchestratorVersion: args.kubernetesVersion,
+                osType: containerservice.OSType.Linux,
+                type: containerservice.AgentPoolType.VirtualMachineScaleSets,
+                upgradeSettings: { maxSurge: WORKLOAD_POOL_MAX_SURGE },
+            },
+            { ...childOpts, ignoreChanges: ["count"], deleteBeforeReplace: false },
+        );
+
+        // The kubeconfig is read once the workload pool exists: what uses it (Istio, the app)
+        // needs nodes that take pods, and the system pool's taint keeps them off it.
         const credentials = containerservice.listManagedClusterUserCredentialsOutput(
-            { resourceGroupName: resourceGroup.name, resourceName: cluster.name },
+            {
+                resourceGroupName: resourceGroup.name,
+                resourceName: pulumi.all([cluster.name, workloadPool.id]).apply(([clusterName]) => clusterName),
+            },
             { parent: this },
         );
         this.kubeconfig = pulumi.secret(
@@ -70,7 +116,9 @@ export class AksCluster extends pulumi.ComponentResource {
             return objectId ?? "";
         });
         this.clusterName = cluster.name;
+        this.workloadPoolName = workloadPool.name;
         this.registerOutputs({
+            workloadPoolName: this.workloadPoolName,
             resourceGroupName: this.resourceGroupName,
             clusterName: this.clusterName,
             kubeconfig: this.kubeconfig,

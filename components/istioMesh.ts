@@ -1,6 +1,12 @@
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
-import { gatewaySelectorLabels, HelmValues, IstioChart, mergeHelmValues } from "../stages/istioCharts";
+import {
+    gatewaySelectorLabels,
+    gatewayServiceName,
+    HelmValues,
+    IstioChart,
+    mergeHelmValues,
+} from "../stages/istioCharts";
 
 export interface IstioMeshArgs {
     /** Install Istio from its Helm charts (false: the cluster already runs Istio and the gateway). */
@@ -98,15 +104,18 @@ export class IstioMesh extends pulumi.ComponentResource {
             ? pulumi
                   .all([gatewayRelease.name, gatewayRelease.values])
                   .apply(([releaseName, values]) =>
-                      gatewaySelectorLabels(values?.name || releaseName, values?.labels ?? {}),
+                      gatewaySelectorLabels(gatewayServiceName(releaseName, values ?? {}), values?.labels ?? {}),
                   )
             : pulumi.output(gatewaySelectorLabels(args.gatewayName));
 
         // The gateway's Service, read for its address. With the release, its ID comes from the
         // release's status: unknown until the release exists, so a preview on a cluster where
         // Istio is not installed yet plans the read instead of failing on a Service not there.
+        // The chart names the Service after its `name` value, else after the release.
         const ingressServiceId = gatewayRelease
-            ? pulumi.interpolate`${gatewayRelease.status.namespace}/${gatewayRelease.status.name}`
+            ? pulumi
+                  .all([gatewayRelease.status, gatewayRelease.values])
+                  .apply(([status, values]) => `${status.namespace}/${gatewayServiceName(status.name, values ?? {})}`)
             : pulumi.output(`${args.gatewayNamespace}/${args.gatewayName}`);
         const ingressService = k8s.core.v1.Service.get(`${name}-ingress-service`, ingressServiceId, {
             ...childOpts,

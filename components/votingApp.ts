@@ -213,12 +213,13 @@ export class VotingApp extends pulumi.ComponentResource {
                 ref.component === "voting-storage"
                     ? []
                     : [storageService, deployments.get(`voting-storage@${storageFor(ref.component, ref.version)}`)!];
+            const replicas = ref.component === "voting-app" ? args.appReplicas : 1;
             const deployment = new kx.Deployment(
                 deploymentName,
                 {
                     metadata: meta(deploymentName, labels),
                     spec: {
-                        replicas: ref.component === "voting-app" ? args.appReplicas : 1,
+                        replicas,
                         selector: { matchLabels: labels },
                         // Storage holds a ReadWriteOnce volume: the old pod must go before the new one mounts it.
                         strategy: ref.component === "voting-storage" ? { type: "Recreate" } : undefined,
@@ -228,6 +229,17 @@ export class VotingApp extends pulumi.ComponentResource {
                 { ...k8sOpts, dependsOn: [...args.imagePullReady, ...itsStore] },
             );
             deployments.set(`${ref.component}@${ref.version}`, deployment);
+            // A node drain (an AKS upgrade, a node pool replaced) takes one replica at a time.
+            if (replicas > 1) {
+                new k8s.policy.v1.PodDisruptionBudget(
+                    deploymentName,
+                    {
+                        metadata: meta(deploymentName, labels),
+                        spec: { maxUnavailable: 1, selector: { matchLabels: labels } },
+                    },
+                    { ...k8sOpts, dependsOn: [deployment] },
+                );
+            }
         }
 
         // Istio objects -----------------------------------------------------------------------

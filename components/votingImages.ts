@@ -10,7 +10,10 @@ export interface VotingImagesArgs {
     registry: pulumi.Input<string>;
     /** Tag per Deployment name (voting-app-1-0 -> "1.0"). */
     tags: Record<string, string>;
-    /** Push credentials; none for a local registry. */
+    /**
+     * Push credentials (the password a secret); none for a local registry. Each image waits for
+     * the resources behind them: on AKS, the deployer's AcrPush assignment on the registry.
+     */
     credentials?: { username: pulumi.Input<string>; password: pulumi.Input<string> };
 }
 

@@ -34,6 +34,10 @@ export interface RegisteredResource {
     dependencies: string[];
     protect: boolean;
     retainOnDelete: boolean;
+    /** Pulumi's `deleteBeforeReplace` (false: a replacement is created before the old one is deleted). */
+    deleteBeforeReplace: boolean;
+    /** Pulumi's `ignoreChanges`: inputs whose later changes the engine does not apply. */
+    ignoreChanges: string[];
     /** true for `Resource.get` reads of existing objects. */
     read: boolean;
     /** The ID a read asks for ("" for registrations); UNKNOWN_ID while it is not known yet (preview). */
@@ -59,6 +63,8 @@ export interface ProgramRun {
     secretOutputs: string[];
     /** What the program said with pulumi.log.warn (what `pulumi preview` shows as warnings). */
     warnings: string[];
+    /** The provider functions (invokes) the program called, by token, in order (runProgram sets it). */
+    invokes?: string[];
 }
 
 export type StackConfig = Record<string, string>;
@@ -119,12 +125,89 @@ export function engineConfig(config: StackConfig): Record<string, string> {
     );
 }
 
+/** The identity running `pulumi up` as the stand-ins report it (getClientConfig). */
+export const MOCK_DEPLOYER = {
+    clientId: "00000000-0000-0000-0000-0000000c1e47",
+    objectId: "00000000-0000-0000-0000-00000000de91",
+    subscriptionId: "00000000-0000-0000-0000-000000000000",
+    tenantId: "00000000-0000-0000-0000-00000007e9a7",
+} as const;
+
+/** The Entra ID access token getClientToken stands in with, per audience (its `endpoint`). */
+export function mockEntraToken(endpoint: string | undefined): string {
+    return `mock-entra-token-for-${endpoint ?? "azure-resource-manager"}`;
+}
+
+/** The ACR refresh token the registry's stand-in gives for a good exchange. */
+export function mockAcrRefreshToken(loginServer: string): string {
+    return `mock-acr-refresh-token-for-${loginServer}`;
+}
+
+/**
+ * Push credentials as the Image stand-in hashes them: its digest stands for what was built, which
+ * the credentials do not change, so they are hashed as these fixed values (the admin user's
+ * stand-ins snapshots/render were made with) and a change of how pushes authenticate leaves
+ * every digest, and the snapshots, as they were.
+ */
+/** What an image's digest depends on: its build inputs, not the credentials it is pushed with. */
+function buildInputs(inputs: Record<string, any>): Record<string, any> {
+    const addresses = (registries: any[]) => registries.map((r) => ({ address: r.address }));
+    const registries = inputs.registries;
+    if (Array.isArray(registries)) return { ...inputs, registries: addresses(registries) };
+    if (registries?.[specialSigKey] === specialSecretSig && Array.isArray(registries.value))
+        return { ...inputs, registries: addresses(registries.value) };
+    return inputs;
+}
+
 /** Deterministic stand-ins for what providers would return. */
 class StandInMocks implements pulumi.runtime.Mocks {
+    /** Tokens of the invokes the program called. */
+    readonly invokes: string[] = [];
+    /** The Services the gateway chart's releases make (as the chart names them), and their types. */
+    private readonly gatewayServices: { id: string; type: string }[] = [];
+
     constructor(private readonly preview: boolean) {}
+
+    /**
+     * `fetch` while the program runs: only ACR's token exchange (stages/acrToken.ts) has a
+     * stand-in, which checks the request as ACR documents it (docs/AAD-OAuth.md in Azure/acr) and
+     * answers like the registry, a refresh token or an error; anything else is refused.
+     */
+    readonly fetch = async (input: unknown, init?: { method?: string; headers?: any; body?: any }) => {
+        const url = new URL(String(input));
+        if (url.protocol !== "https:" || !url.hostname.endsWith(".azurecr.io") || url.pathname !== "/oauth2/exchange")
+            throw new Error(`no stand-in for fetch ${url.href} (only https://*.azurecr.io/oauth2/exchange)`);
+        const answer = (status: number, body: unknown) => new Response(JSON.stringify(body), { status });
+        const contentType = new Headers(init?.headers).get("content-type");
+        const form = new URLSearchParams(typeof init?.body === "string" ? init.body : "");
+        const wrong =
+            init?.method !== "POST"
+                ? "not a POST"
+                : contentType !== "application/x-www-form-urlencoded"
+                  ? `content type ${contentType}`
+                  : form.get("grant_type") !== "access_token"
+                    ? `grant_type ${form.get("grant_type")}`
+                    : form.get("service") !== url.host
+                      ? `service ${form.get("service")}`
+                      : form.get("tenant") !== MOCK_DEPLOYER.tenantId
+                        ? `tenant ${form.get("tenant")}`
+                        : form.get("access_token") !== mockEntraToken("https://containerregistry.azure.net")
+                          ? "an access token that is not the deployer's for ACR's audience"
+                          : undefined;
+        if (wrong)
+            return answer(wrong.startsWith("an access") ? 401 : 400, { errors: [{ code: "BAD", message: wrong }] });
+        return answer(200, { refresh_token: mockAcrRefreshToken(url.host) });
+    };
 
     newResource(args: pulumi.runtime.MockResourceArgs): { id: string; state: Record<string, any> } {
         const state: Record<string, any> = { ...args.inputs };
+        if (args.type === "kubernetes:helm.sh/v3:Release" && args.inputs.chart === "gateway") {
+            const values = args.inputs.values ?? {};
+            this.gatewayServices.push({
+                id: `${args.inputs.namespace}/${values.name || args.inputs.name}`,
+                type: values.service?.type ?? "LoadBalancer",
+            });
+        }
         // A create in a preview: only the inputs are known.
         if (this.preview && !args.id) return { id: "", state };
         switch (args.type) {
@@ -133,6 +216,9 @@ class StandInMocks implements pulumi.runtime.Mocks {
                 break;
             case "azure-native:resources:ResourceGroup":
                 state.name = `${args.name}-1a2b3c`;
+                break;
+            case "azure-native:containerservice:AgentPool":
+                state.name = args.inputs.agentPoolName;
                 break;
             case "azure-native:containerservice:ManagedCluster":
                 state.name = `${args.name}-1a2b3c`;
@@ -144,7 +230,10 @@ class StandInMocks implements pulumi.runtime.Mocks {
                 state.id = `/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/rg/providers/Microsoft.ContainerRegistry/registries/${state.name}`;
                 break;
             case "docker-build:index:Image": {
-                const digest = crypto.createHash("sha256").update(JSON.stringify(args.inputs)).digest("hex");
+                const digest = crypto
+                    .createHash("sha256")
+                    .update(JSON.stringify(buildInputs(args.inputs)))
+                    .digest("hex");
                 state.digest = `sha256:${digest}`;
                 state.ref = `${args.inputs.tags[0]}@sha256:${digest}`;
                 break;
@@ -161,10 +250,21 @@ class StandInMocks implements pulumi.runtime.Mocks {
                 break;
             case "kubernetes:core/v1:Service":
                 if (args.id) {
-                    // A read of the ingress gateway's Service: an address from TEST-NET-3.
+                    // A read of the ingress gateway's Service. With a gateway release, only the
+                    // Service the chart made exists (a read of another name fails, as in a
+                    // cluster); without one (istio.install=false), the pre-installed gateway's is
+                    // a LoadBalancer. Only a LoadBalancer gets an address (TEST-NET-3).
+                    const made = this.gatewayServices.find((s) => s.id === args.id);
+                    // (A preview's read of an ID not known yet is planned, not made.)
+                    if (this.gatewayServices.length && !made && args.id !== UNKNOWN_ID)
+                        throw new Error(`services "${args.id.split("/")[1]}" not found (read ${args.id})`);
+                    const type = made?.type ?? "LoadBalancer";
                     state.metadata = { name: args.id.split("/")[1], namespace: args.id.split("/")[0] };
-                    state.spec = { type: "LoadBalancer" };
-                    state.status = { loadBalancer: { ingress: [{ ip: "203.0.113.10" }] } };
+                    state.spec = { type };
+                    state.status =
+                        type === "LoadBalancer"
+                            ? { loadBalancer: { ingress: [{ ip: "203.0.113.10" }] } }
+                            : { loadBalancer: {} };
                 }
                 break;
         }
@@ -172,21 +272,14 @@ class StandInMocks implements pulumi.runtime.Mocks {
     }
 
     call(args: pulumi.runtime.MockCallArgs): Record<string, any> {
+        this.invokes.push(args.token);
         if (args.token === "azure-native:containerservice:listManagedClusterUserCredentials") {
             const kubeconfig = "apiVersion: v1\nkind: Config\nclusters: []\ncontexts: []\nusers: []\n";
             return { kubeconfigs: [{ name: "clusterUser", value: Buffer.from(kubeconfig).toString("base64") }] };
         }
-        if (args.token === "azure-native:containerregistry:listRegistryCredentials") {
-            return { username: "pushuser", passwords: [{ name: "password", value: "mock-registry-password" }] };
-        }
-        if (args.token === "azure-native:authorization:getClientConfig") {
-            return {
-                clientId: "c",
-                objectId: "o",
-                subscriptionId: "00000000-0000-0000-0000-000000000000",
-                tenantId: "t",
-            };
-        }
+        if (args.token === "azure-native:authorization:getClientConfig") return { ...MOCK_DEPLOYER };
+        if (args.token === "azure-native:authorization:getClientToken")
+            return { token: mockEntraToken(args.inputs.endpoint) };
         throw new Error(`no stand-in for the call ${args.token}`);
     }
 }
@@ -246,7 +339,8 @@ let running = false;
  *  - runtime/settings `getMonitor()`: under mocks, the MockMonitor, whose `registerResource`,
  *    `readResource` and `newUrn` are wrapped here to capture every registration;
  *  - the requests it receives: RegisterResourceRequest getObject/getType/getName/getParent/
- *    getCustom/getProvider/getDependenciesList/getProtect/getRetainondelete, ReadResourceRequest
+ *    getCustom/getProvider/getDependenciesList/getProtect/getRetainondelete/getDeletebeforereplace/
+ *    getIgnorechangesList, ReadResourceRequest
  *    getProperties/getId (protobuf getters; `toJavaScript()` on the property structs);
  *  - runtime/settings `waitForRPCs()`: waits until every registration has reached the monitor;
  *  - an Output's `isKnown`, `isSecret` and `promise()`.
@@ -280,6 +374,10 @@ export async function runProgram(
     pulumi.log.warn = async (message: string) => {
         warnings.push(message);
     };
+    const mocks = new StandInMocks(Boolean(options.preview));
+    // The program's only HTTP request (ACR's token exchange) goes to the stand-in, nowhere else.
+    const fetch = globalThis.fetch;
+    globalThis.fetch = mocks.fetch as typeof globalThis.fetch;
     try {
         const { name } = projectSettings();
         const all = engineConfig({ ...config, ...secretConfig });
@@ -287,12 +385,7 @@ export async function runProgram(
             all,
             Object.keys(secretConfig).map((k) => `${name}:${k}`),
         );
-        await pulumi.runtime.setMocks(
-            new StandInMocks(Boolean(options.preview)),
-            name,
-            "mock",
-            Boolean(options.preview),
-        );
+        await pulumi.runtime.setMocks(mocks, name, "mock", Boolean(options.preview));
 
         const resources: RegisteredResource[] = [];
         const monitor = (pulumi.runtime as any).getMonitor();
@@ -313,6 +406,8 @@ export async function runProgram(
                 dependencies: req.getDependenciesList(),
                 protect: read ? false : Boolean(req.getProtect()),
                 retainOnDelete: read ? false : Boolean(req.getRetainondelete()),
+                deleteBeforeReplace: read ? false : Boolean(req.getDeletebeforereplace()),
+                ignoreChanges: read ? [] : req.getIgnorechangesList(),
                 read,
                 id: read ? req.getId() : "",
             });
@@ -346,8 +441,9 @@ export async function runProgram(
             if (settled.secret) secretOutputs.push(key);
         }
         await sdkRuntimeSettings.waitForRPCs();
-        return { resources, outputs, secretOutputs, warnings };
+        return { resources, outputs, secretOutputs, warnings, invokes: [...mocks.invokes] };
     } finally {
+        globalThis.fetch = fetch;
         pulumi.log.warn = warn;
         Error.stackTraceLimit = stackTraceLimit;
         running = false;
@@ -362,6 +458,7 @@ export const KIND_ORDER = [
     "PersistentVolumeClaim",
     "Service",
     "Deployment",
+    "PodDisruptionBudget",
     "Gateway",
     "DestinationRule",
     "VirtualService",

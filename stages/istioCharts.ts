@@ -41,6 +41,14 @@ export function gatewaySelectorLabels(
     return { istio: labels.istio || gatewayName.replace(/^istio-/, "") };
 }
 
+/**
+ * The name the `gateway` chart gives its Service and Deployment (its `gateway.name` helper): the
+ * `name` value, else the release name.
+ */
+export function gatewayServiceName(releaseName: string, values: HelmValues = {}): string {
+    return (typeof values.name === "string" && values.name) || releaseName || "istio-ingressgateway";
+}
+
 /** The ports the gateway chart's Service exposes by default (status, HTTP, HTTPS). */
 export const GATEWAY_SERVICE_PORTS = [15021, 80, 443];
 

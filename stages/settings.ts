@@ -31,8 +31,14 @@ export interface Settings {
     cluster: {
         mode: ClusterMode;
         location: string;
+        /** The workload pool (the app and Istio): its VM size, nodes at creation, and the autoscaler's bounds. */
         nodeCount: number;
         nodeVmSize: string;
+        minNodeCount: number;
+        maxNodeCount: number;
+        /** The system pool (AKS's own pods): fixed when the cluster is created. */
+        systemNodeCount: number;
+        systemNodeVmSize: string;
         kubernetesVersion?: string;
         kubeconfigPath?: string;
         context?: string;
@@ -129,10 +135,26 @@ export function parseSettings(get: ConfigLookup): Settings {
         location: required(get, "cluster.location", "an Azure region such as westeurope"),
         nodeCount: integer(get, "cluster.nodeCount", 1, 100),
         nodeVmSize: required(get, "cluster.nodeVmSize", "an Azure VM size such as Standard_D2s_v5"),
+        minNodeCount: integer(get, "cluster.minNodeCount", 1, 100),
+        maxNodeCount: integer(get, "cluster.maxNodeCount", 1, 100),
+        systemNodeCount: integer(get, "cluster.systemNodeCount", 1, 100),
+        systemNodeVmSize: required(get, "cluster.systemNodeVmSize", "an Azure VM size such as Standard_D2s_v5"),
         kubernetesVersion: optional(get, "cluster.kubernetesVersion"),
         kubeconfigPath: optional(get, "cluster.kubeconfig"),
         context: optional(get, "cluster.context"),
     };
+    if (cluster.minNodeCount > cluster.nodeCount)
+        throw new SettingError(
+            "cluster.minNodeCount",
+            String(cluster.minNodeCount),
+            `at most cluster.nodeCount (${cluster.nodeCount}): the autoscaler's lower bound`,
+        );
+    if (cluster.maxNodeCount < cluster.nodeCount)
+        throw new SettingError(
+            "cluster.maxNodeCount",
+            String(cluster.maxNodeCount),
+            `at least cluster.nodeCount (${cluster.nodeCount}): the autoscaler's upper bound`,
+        );
     const install = boolean(get, "istio.install");
     const istio: Settings["istio"] = {
         install,
@@ -149,7 +171,7 @@ export function parseSettings(get: ConfigLookup): Settings {
     }
     if (istio.revision !== undefined) {
         const expected =
-            "a revision name such as asm-1-27 (lower-case letters, digits and '-'), or empty for istio-injection=enabled";
+            "a revision name such as asm-1-30 (lower-case letters, digits and '-'), or empty for istio-injection=enabled";
         if (!/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/.test(istio.revision))
             throw new SettingError("istio.revision", istio.revision, expected);
         if (install) {
@@ -200,13 +222,13 @@ export function parseSettings(get: ConfigLookup): Settings {
 
 /**
  * istio.values: an object keyed by chart (base, istiod, gateway), each an object of Helm values;
- * given as structured config (`pulumi config set --path istio.values.istiod.pilot.env.X 1`) or as
+ * given as structured config (`pulumi config set --path istio.values.istiod.env.X 1`) or as
  * a JSON string. Null is refused: before Kubernetes provider 4.30 a null value is dropped, from
  * 4.30 on it removes the chart's default, so it would mean different things to different users.
  */
 function istioValues(get: ConfigLookup, install: boolean): Record<IstioChart, HelmValues> {
     const key = "istio.values";
-    const expected = `an object keyed by chart (${ISTIO_CHARTS.join(", ")}), each an object of Helm values, e.g. {"istiod":{"pilot":{"env":{"PILOT_TRACE_SAMPLING":"1"}}}}`;
+    const expected = `an object keyed by chart (${ISTIO_CHARTS.join(", ")}), each an object of Helm values, e.g. {"istiod":{"env":{"PILOT_TRACE_SAMPLING":"1"}}}`;
     const values = Object.fromEntries(ISTIO_CHARTS.map((chart) => [chart, {}])) as Record<IstioChart, HelmValues>;
     const raw = optional(get, key);
     if (raw === undefined) return values;

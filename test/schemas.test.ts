@@ -13,6 +13,7 @@ import { DestinationRule, Gateway, VirtualService } from "@kubernetes-models/ist
 import { PeerAuthentication } from "@kubernetes-models/istio/security.istio.io/v1beta1";
 import { ConfigMap, Namespace, PersistentVolumeClaim, Secret, Service } from "kubernetes-models/v1";
 import { Deployment } from "kubernetes-models/apps/v1";
+import { PodDisruptionBudget } from "kubernetes-models/policy/v1";
 import { appObjects, KubernetesObject } from "../mock/runProgram";
 import { STAGE_NAMES } from "../stages/model";
 import {
@@ -31,6 +32,7 @@ const KUBERNETES: Record<string, new (data: any) => { validate(): void }> = {
     "v1/PersistentVolumeClaim": PersistentVolumeClaim,
     "v1/Service": Service,
     "apps/v1/Deployment": Deployment,
+    "policy/v1/PodDisruptionBudget": PodDisruptionBudget,
 };
 const ISTIO_MODELS: Record<string, new (data: any) => { validate(): void }> = {
     Gateway,

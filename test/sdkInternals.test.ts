@@ -81,6 +81,17 @@ describe(`the SDK internals the mock runner relies on (@pulumi/pulumi ${SDK_VERS
         });
     });
 
+    it("deleteBeforeReplace and ignoreChanges come through (the node pools' options)", async () => {
+        await relies("RegisterResourceRequest and ReadResourceRequest getters", async () => {
+            const { resources } = await runStage("deploy");
+            const pool = resources.find((r) => r.type === "azure-native:containerservice:AgentPool")!;
+            assert.deepEqual(pool.ignoreChanges, ["count"], "getIgnorechangesList");
+            assert.equal(pool.deleteBeforeReplace, false, "getDeletebeforereplace");
+            const cluster = resources.find((r) => r.type === "azure-native:containerservice:ManagedCluster")!;
+            assert.deepEqual(cluster.ignoreChanges, ["agentPoolProfiles"], "getIgnorechangesList");
+        });
+    });
+
     it("control: with a getter gone (as an SDK upgrade could do), the runner fails and this test names the internal", async () => {
         // eslint-disable-next-line @typescript-eslint/no-require-imports
         const { RegisterResourceRequest } = require("@pulumi/pulumi/proto/resource_pb");

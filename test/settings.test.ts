@@ -59,7 +59,7 @@ describe("bad settings stop the program before any resource is registered", () =
         rejects(
             { "istio.install": "false", "istio.revision": "ASM 1.27" },
             /istio\.revision = "ASM 1.27"/,
-            /asm-1-27/,
+            /asm-1-30/,
         ));
     it("an Istio revision while the program installs Istio itself", () =>
         rejects({ "istio.revision": "asm-1-27" }, /istio\.revision = "asm-1-27"/, /istio\.install=true/));

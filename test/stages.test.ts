@@ -1,5 +1,13 @@
 import { strict as assert } from "assert";
-import { appObjects, KubernetesObject, ProgramRun, UNKNOWN_ID } from "../mock/runProgram";
+import {
+    appObjects,
+    KubernetesObject,
+    MOCK_DEPLOYER,
+    mockAcrRefreshToken,
+    ProgramRun,
+    RegisteredResource,
+    UNKNOWN_ID,
+} from "../mock/runProgram";
 import { EXPECTED } from "./support/expected";
 import { find, previewStage, runStage } from "./support/runs";
 
@@ -328,23 +336,35 @@ describe("key fields", () => {
 });
 
 describe("images (aks mode builds them into its own registry)", () => {
-    it("an ACR, the kubelet identity with AcrPull on it, and one image per app/analytics version built from app/Dockerfile", async () => {
+    // Azure's built-in roles, by the GUIDs Azure gives them (docs: "Azure built-in roles", Containers).
+    const ACR_PULL = "7f951dda-4ed3-4680-a7ca-43fe172d538d";
+    const ACR_PUSH = "8311e382-0749-4cb8-b61a-304f252e45ec";
+    const assignmentOf = (r: ProgramRun, roleId: string): RegisteredResource[] =>
+        r.resources.filter(
+            (x) =>
+                x.type === "azure-native:authorization:RoleAssignment" &&
+                String(x.inputs.roleDefinitionId).endsWith(`/roleDefinitions/${roleId}`),
+        );
+
+    it("an ACR with no admin user, the kubelet identity with AcrPull on it, the deployer with AcrPush, and one image per app/analytics version built from app/Dockerfile", async () => {
         const r = await runStage("canary");
         const registry = r.resources.find((x) => x.type === "azure-native:containerregistry:Registry")!;
         assert.equal(registry.inputs.sku.name, "Basic");
-        const role = r.resources.find((x) => x.type === "azure-native:authorization:RoleAssignment")!;
+        assert.equal(registry.inputs.adminUserEnabled, false, "the registry's admin user is on");
+        assert.equal(r.resources.filter((x) => x.type === "azure-native:authorization:RoleAssignment").length, 2);
+        const [pull] = assignmentOf(r, ACR_PULL);
         assert.equal(
-            role.inputs.principalId,
+            pull.inputs.principalId,
             "00000000-0000-0000-0000-00000000c0de",
             "the kubelet identity of the cluster",
         );
-        assert.equal(role.inputs.principalType, "ServicePrincipal");
-        assert.match(
-            role.inputs.roleDefinitionId,
-            /\/roleDefinitions\/7f951dda-4ed3-4680-a7ca-43fe172d538d$/,
-            "AcrPull",
-        );
-        assert.match(role.inputs.scope, /\/registries\/votingacr1a2b3c$/);
+        assert.equal(pull.inputs.principalType, "ServicePrincipal");
+        assert.match(pull.inputs.scope, /\/registries\/votingacr1a2b3c$/);
+        const [push] = assignmentOf(r, ACR_PUSH);
+        assert.ok(push, "no AcrPush assignment");
+        assert.equal(push.inputs.principalId, MOCK_DEPLOYER.objectId, "AcrPush goes to whoever runs pulumi up");
+        assert.equal(push.inputs.principalType, undefined, "a user or a service principal: Azure finds which");
+        assert.match(push.inputs.scope, /\/registries\/votingacr1a2b3c$/);
         const images = r.resources.filter((x) => x.type === "docker-build:index:Image");
         assert.deepEqual(images.map((i) => [i.name, i.inputs.buildArgs, i.inputs.tags]).sort(), [
             [
@@ -372,17 +392,49 @@ describe("images (aks mode builds them into its own registry)", () => {
             );
             // docker-build builds during previews unless told not to: a preview builds nothing.
             assert.equal(i.inputs.buildOnPreview, false, `${i.name} would be built by every pulumi preview`);
-            assert.equal(i.inputs.registries[0].address, "votingacr1a2b3c.azurecr.io");
+            // The deployer's own Entra ID token, exchanged at the registry (the stand-in checks the
+            // request) for an ACR refresh token: the password of the null-GUID user.
+            assert.deepEqual(i.inputs.registries, [
+                {
+                    address: "votingacr1a2b3c.azurecr.io",
+                    username: "00000000-0000-0000-0000-000000000000",
+                    password: mockAcrRefreshToken("votingacr1a2b3c.azurecr.io"),
+                },
+            ]);
             assert.ok(
                 i.secretInputs.some((p) => p.startsWith("registries")),
                 `push credentials of ${i.name} are not secret`,
             );
+            assert.ok(i.dependencies.includes(push.urn), `${i.name} is pushed without waiting for AcrPush`);
+        }
+        assert.ok(!r.invokes!.includes("azure-native:containerregistry:listRegistryCredentials"));
+        assert.deepEqual(
+            r.invokes!.filter((t) => t === "azure-native:authorization:getClientToken"),
+            ["azure-native:authorization:getClientToken"],
+            "one Entra ID token, exchanged once for all five images",
+        );
+    });
+
+    it("a preview asks for no token and exchanges nothing; its images still wait for AcrPush", async () => {
+        const r = await previewStage("canary");
+        assert.deepEqual(
+            r.invokes!.filter((t) => /getClientToken|listRegistryCredentials/.test(t)),
+            [],
+            "a preview got a token it does not need",
+        );
+        const [push] = assignmentOf(r, ACR_PUSH);
+        const images = r.resources.filter((x) => x.type === "docker-build:index:Image");
+        assert.equal(images.length, 5);
+        for (const i of images) {
+            assert.equal(i.inputs.buildOnPreview, false);
+            assert.ok(i.dependencies.includes(push.urn), `${i.name} does not wait for AcrPush`);
+            assert.doesNotMatch(JSON.stringify(i.inputs), /mock-acr-refresh-token/, `${i.name}: a token in a preview`);
         }
     });
 
     it("Deployments run the pushed images by digest and wait for the kubelet's pull access", async () => {
         const r = await runStage("canary");
-        const role = r.resources.find((x) => x.type === "azure-native:authorization:RoleAssignment")!;
+        const [role] = assignmentOf(r, ACR_PULL);
         for (const d of r.resources.filter((x) => x.type === "kubernetes:apps/v1:Deployment")) {
             const image: string = d.inputs.spec.template.spec.containers[0].image;
             if (d.name.startsWith("voting-storage")) assert.match(image, /^docker\.io\/library\/(redis|mysql):/);
@@ -413,28 +465,41 @@ describe("images (aks mode builds them into its own registry)", () => {
 });
 
 describe("cluster", () => {
-    it("aks mode: a resource group and an RBAC-enabled AKS cluster with a system-assigned identity and a configurable system pool", async () => {
+    it("aks mode: a resource group and an RBAC-enabled AKS cluster with a system-assigned identity, a system pool and a configurable workload pool", async () => {
         const r = await runStage("deploy");
         assert.equal(r.resources.filter((x) => x.type === "azure-native:resources:ResourceGroup").length, 1);
         const aks = r.resources.find((x) => x.type === "azure-native:containerservice:ManagedCluster")!;
         assert.equal(aks.inputs.enableRBAC, true);
         assert.equal(aks.inputs.identity.type, "SystemAssigned");
         assert.equal(aks.inputs.kubernetesVersion, undefined, "AKS's default version unless configured");
-        const [pool] = aks.inputs.agentPoolProfiles;
-        assert.deepEqual([pool.mode, pool.count, pool.vmSize], ["System", 3, "Standard_D2s_v5"]);
+        const [system] = aks.inputs.agentPoolProfiles;
+        assert.deepEqual(
+            [system.name, system.mode, system.count, system.vmSize, system.nodeTaints],
+            ["system", "System", 1, "Standard_D2s_v5", ["CriticalAddonsOnly=true:NoSchedule"]],
+        );
+        const pool = r.resources.find((x) => x.type === "azure-native:containerservice:AgentPool")!;
+        assert.deepEqual(
+            [pool.inputs.mode, pool.inputs.count, pool.inputs.vmSize, pool.inputs.enableAutoScaling],
+            ["User", 2, "Standard_D2s_v5", true],
+        );
+        assert.deepEqual([pool.inputs.minCount, pool.inputs.maxCount], [2, 5]);
         const custom = await runStage("deploy", {
             "cluster.nodeCount": "4",
             "cluster.nodeVmSize": "Standard_D4s_v5",
+            "cluster.maxNodeCount": "6",
             "cluster.kubernetesVersion": "1.33",
         });
         const aks2 = custom.resources.find((x) => x.type === "azure-native:containerservice:ManagedCluster")!;
+        const pool2 = custom.resources.find((x) => x.type === "azure-native:containerservice:AgentPool")!;
         assert.deepEqual(
             [
-                aks2.inputs.agentPoolProfiles[0].count,
-                aks2.inputs.agentPoolProfiles[0].vmSize,
+                pool2.inputs.count,
+                pool2.inputs.vmSize,
+                pool2.inputs.maxCount,
+                pool2.inputs.orchestratorVersion,
                 aks2.inputs.kubernetesVersion,
             ],
-            [4, "Standard_D4s_v5", "1.33"],
+            [4, "Standard_D4s_v5", 6, "1.33", "1.33"],
         );
         assert.ok(
             aks.provider.includes("pulumi:providers:azure-native::azure"),
@@ -661,6 +726,9 @@ describe("stack outputs", () => {
         });
         const read = r.resources.find((x) => x.read && x.type === "kubernetes:core/v1:Service")!;
         assert.equal(read.name, "istio-ingress-service");
+        // aks mode: the pool the app runs on, by its AKS name (it changes with cluster.nodeVmSize).
+        const pool = r.resources.find((x) => x.type === "azure-native:containerservice:AgentPool")!;
+        assert.equal(r.outputs.workloadPool, pool.inputs.agentPoolName);
         const update = await runStage("update");
         assert.deepEqual((update.outputs.versions as any).withoutFeatureFlag, {
             "voting-app": "1.0",

@@ -25,9 +25,20 @@ const mesh2 = [
     "DestinationRule/voting-storage-v2-0",
 ];
 const meshCommon = ["VirtualService/voting-analytics", "VirtualService/voting-storage", "PeerAuthentication/default"];
-const v1 = ["Deployment/voting-storage-1-0", "Deployment/voting-analytics-1-0", "Deployment/voting-app-1-0"];
+const v1 = [
+    "Deployment/voting-storage-1-0",
+    "Deployment/voting-analytics-1-0",
+    "Deployment/voting-app-1-0",
+    "PodDisruptionBudget/voting-app-1-0",
+];
 const mysql = ["Secret/voting-storage-secret", "ConfigMap/voting-storage-mysql-init"];
-const v2 = [...mysql, "Deployment/voting-storage-2-0", "Deployment/voting-analytics-2-0", "Deployment/voting-app-2-0"];
+const v2 = [
+    ...mysql,
+    "Deployment/voting-storage-2-0",
+    "Deployment/voting-analytics-2-0",
+    "Deployment/voting-app-2-0",
+    "PodDisruptionBudget/voting-app-2-0",
+];
 
 /** The product brief's stage table, as the objects each stage must have in namespace voting. */
 export const EXPECTED: Record<string, string[]> = {
@@ -62,6 +73,7 @@ export const FORWARD: Record<string, { create: string[]; update: string[]; delet
             "DestinationRule/voting-analytics-v2-0",
             "DestinationRule/voting-app-v2-0",
             "DestinationRule/voting-storage-v2-0",
+            "PodDisruptionBudget/voting-app-2-0",
             "Secret/voting-storage-secret",
         ],
         update: ["VirtualService/voting-analytics", "VirtualService/voting-app", "VirtualService/voting-storage"],
@@ -78,6 +90,7 @@ export const FORWARD: Record<string, { create: string[]; update: string[]; delet
             "DestinationRule/voting-analytics-v1-1",
             "DestinationRule/voting-app-v1-0",
             "DestinationRule/voting-storage-v1-0",
+            "PodDisruptionBudget/voting-app-1-0",
         ],
     },
 };
