@@ -8,7 +8,11 @@
 #   3. Istio's config generator on every stage and mid-transition state (go test, tools/istio);
 #   4. the app's tests against real Redis / MariaDB servers and headless Chromium
 #      (app/scripts/test.sh installs and starts what it needs);
-#   5. the end-to-end walk with the real Pulumi engine against a real API server, when present.
+#   5. the app's images: app/Dockerfile built for every image the program deploys, each run
+#      read-only as its non-root user against real Redis / MariaDB, in a Docker engine of its own
+#      (scripts/images-test.sh installs and starts what it needs; skipped, saying why, where no
+#      engine can run, e.g. not root, except under CI=true);
+#   6. the end-to-end walk with the real Pulumi engine against a real API server, when present.
 # It ends with one line, "N passed, N failed[, N skipped]", the totals of every suite it ran.
 set -uo pipefail
 cd "$(dirname "$0")/.." || exit 1
@@ -77,6 +81,11 @@ count "routes (go test)" "$(grep -c -E '^ *--- PASS: TestRoutes/' "$logs/routes.
 step "app: components against real Redis, MariaDB and Chromium (node --test)"
 timed npm --prefix app test 2>&1 | tee "$logs/app.log"; rc=${PIPESTATUS[0]}
 count "app (node --test)" "$(num 'ℹ pass [0-9]+' "$logs/app.log")" "$(num 'ℹ fail [0-9]+' "$logs/app.log")" "$(num 'ℹ skipped [0-9]+' "$logs/app.log")" "$rc"
+
+step "images: app/Dockerfile built for every image the program deploys, each run read-only as its non-root user against real Redis / MariaDB (Docker)"
+timed bash scripts/images-test.sh 2>&1 | tee "$logs/images.log"; rc=${PIPESTATUS[0]}
+# images-test.sh ends with "images-test: N passed, N failed, N skipped" (one check per test of scripts/images.test.ts).
+count "images (docker)" "$(num '^images-test: [0-9]+ passed' "$logs/images.log")" "$(num '[0-9]+ failed, [0-9]+ skipped$' "$logs/images.log")" "$(num '[0-9]+ skipped$' "$logs/images.log")" "$rc"
 
 if [ -f e2e/run.sh ]; then
     step "end to end: the real Pulumi engine walks every stage against a real API server"

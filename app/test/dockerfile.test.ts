@@ -1,5 +1,5 @@
-// STATIC checks of app/Dockerfile and app/.dockerignore: docker cannot run on this
-// machine, so nothing here builds or starts an image.
+// STATIC checks of app/Dockerfile and app/.dockerignore, which need no Docker engine; the
+// project's scripts/images-test.sh builds and runs the images themselves on a real one.
 
 import assert from "node:assert/strict";
 import fs from "node:fs";
