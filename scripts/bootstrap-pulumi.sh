@@ -8,7 +8,7 @@
 #                                       (eval "$(scripts/bootstrap-pulumi.sh env)")
 #
 # Output: <repo>/.tools/bin (git-ignored through .tools/.gitignore):
-#   pulumi                      Pulumi CLI v3.259.0 = @pulumi/pulumi 3.259.0
+#   pulumi                      Pulumi CLI v3.276.0 = @pulumi/pulumi 3.276.0
 #                               (github.com/pulumi/pulumi/pkg/v3, tools/pulumi-cli)
 #   pulumi-resource-kubernetes  the upstream Kubernetes provider, at the newest version
 #                               the module proxy serves: the provider/v4 pseudo-version of
@@ -52,14 +52,16 @@
 # PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION=true skips the attempt. The
 # provider is only ever started for a resource that uses it.
 #
-# Requirements: Go >= 1.25 (PATH or /usr/local/go), node (to prepare the
-# Kubernetes provider's embedded schema). Non-interactive; idempotent.
+# Requirements: Go >= 1.25 (PATH or /usr/local/go; the CLI's module, like pkg/v3
+# v3.276.0, says go 1.26.6, which an older go fetches through the module proxy
+# unless GOTOOLCHAIN=local), node (to prepare the Kubernetes provider's embedded
+# schema). Non-interactive; idempotent.
 set -euo pipefail
 
 # shellcheck source=scripts/lib-gobuild.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib-gobuild.sh"
 
-PULUMI_VERSION="3.259.0"
+PULUMI_VERSION="3.276.0"
 K8S_PROVIDER_MODULE="github.com/pulumi/pulumi-kubernetes/provider/v4"
 # Semver for the pseudo-version v4.0.0-20260115033456-f47bc2d6f199 (v4.25.0 + 1 commit).
 K8S_PROVIDER_VERSION="4.25.1-dev.20260115033456+f47bc2d6f199"

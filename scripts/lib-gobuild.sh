@@ -23,7 +23,7 @@ ensure_tools_dir() {
 
 ensure_go() {
   command -v go >/dev/null 2>&1 || { [[ -x /usr/local/go/bin/go ]] && export PATH="/usr/local/go/bin:$PATH"; }
-  command -v go >/dev/null 2>&1 || die "Go is not installed (need go >= 1.25 on PATH or in /usr/local/go)"
+  command -v go >/dev/null 2>&1 || die "Go is not installed (need go >= 1.26.6 on PATH or in /usr/local/go)"
   # go.sum of every tools module is committed: never touch it while building,
   # and never ask the checksum database (not all module versions are in it).
   export GOFLAGS="-mod=readonly -trimpath"
