@@ -7,20 +7,19 @@
 import * as fs from "fs";
 import * as path from "path";
 import * as YAML from "yaml";
+import { crdsOfBaseChart, VENDORED as VENDORED_SCHEMAS } from "../scripts/vendor-istio-crd-schemas";
+import { rigChartRepository } from "../test/support/chartRepository";
 import { CHART_GATEWAY_SERVICE_PORTS } from "../test/support/runs";
 import { KubeClient, KubeObject } from "./kube";
 
-const ROOT = path.resolve(__dirname, "..");
-export const SHARED_CRDS = path.resolve(ROOT, "..", "shared", "data", "istio-1.30.3-crds.yaml");
-const VENDORED_SCHEMAS = path.join(ROOT, "test", "fixtures", "istio-1.30.3-crd-schemas.json");
-
-/** Istio 1.30.3's CRDs: the full file beside the project when present, else built from the vendored schemas. */
+/** Istio's CRDs: those of the rig's `base` chart when it is there, else built from the vendored schemas. */
 export function istioCrds(): { source: string; crds: KubeObject[] } {
-    if (fs.existsSync(SHARED_CRDS)) {
-        const crds = YAML.parseAllDocuments(fs.readFileSync(SHARED_CRDS, "utf8"))
+    const charts = rigChartRepository();
+    if (!("missing" in charts)) {
+        const crds = YAML.parseAllDocuments(crdsOfBaseChart(charts.files.base))
             .map((d) => d.toJS())
             .filter((d) => d?.kind === "CustomResourceDefinition");
-        return { source: SHARED_CRDS, crds };
+        return { source: charts.files.base, crds };
     }
     const { schemas } = JSON.parse(fs.readFileSync(VENDORED_SCHEMAS, "utf8")) as { schemas: Record<string, unknown> };
     const crds = Object.entries(schemas).map(([key, schema]) => {
@@ -145,9 +144,6 @@ export async function installVolumes(kube: KubeClient): Promise<void> {
         });
     }
 }
-
-/** Istio 1.30.3's charts as a static Helm repository, beside the project when it is there. */
-export const SHARED_CHART_REPOSITORY = path.resolve(ROOT, "..", "shared", "data", "istio-1.30.3-helm-repo");
 
 /** Serves a folder over HTTP on 127.0.0.1 (a static Helm repository); `close` stops it. */
 export async function serveFolder(folder: string): Promise<{ url: string; close: () => Promise<void> }> {

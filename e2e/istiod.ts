@@ -34,12 +34,22 @@ export const ISTIOD_PORTS = {
  * The stack setting istio.values that points the charts' webhooks at the local istiod. istiod's
  * serving certificate covers "localhost" (ISTIOD_CUSTOM_HOST) and it patches its CA bundle into
  * both webhook configurations, as it does for the in-cluster Service.
+ *
+ * The proxy_init image is given as a full reference, the one istiod `istioVersion` computes by
+ * itself (the chart's hub, its `proxy_init.image`, the version): the 1.31 injection template asks
+ * istiod for `.ProxyInitImage` unless the value holds a "/", and the loopback istiod, built from
+ * Istio's master of April 2026 (TESTING.md, "Which Istio the tests run"), predates that field. Pods
+ * get the same image either way; this only keeps the template from asking.
  */
-export function webhookValues(): Record<string, unknown> {
+export function webhookValues(istioVersion: string): Record<string, unknown> {
     const base = `https://localhost:${ISTIOD_PORTS.webhooks}`;
     return {
         base: { base: { validationURL: `${base}/validate` } },
-        istiod: { istiodRemote: { injectionURL: `${base}/inject` }, base: { validationURL: `${base}/validate` } },
+        istiod: {
+            istiodRemote: { injectionURL: `${base}/inject` },
+            base: { validationURL: `${base}/validate` },
+            global: { proxy_init: { image: `docker.io/istio/proxyv2:${istioVersion}` } },
+        },
     };
 }
 

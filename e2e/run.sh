@@ -57,6 +57,6 @@ export PULUMI_NODEJS_TRANSPILE_ONLY=true   # the unit suite type-checks; the wal
 t=$SECONDS
 rc=0
 npx --no-install mocha --no-config --require ts-node/register/transpile-only --extension ts \
-    --timeout 0 --bail --reporter spec e2e/walk.e2e.ts || rc=$?
+    --timeout 0 --bail --forbid-only --reporter spec e2e/walk.e2e.ts || rc=$?
 echo "e2e: stage walk $((SECONDS - t)) s; e2e total $((SECONDS - t_all)) s" >&2
 exit $rc

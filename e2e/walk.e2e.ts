@@ -36,13 +36,13 @@ import { followUserRequest, describe as show } from "../test/support/mesh";
 import { expectPaths, expectStorageClientsServed } from "../test/support/checks";
 import { EXPECTED, expectedSticky, FLAG, FORWARD, NO_FLAG, ROUTES, STICKY_COOKIES } from "../test/support/expected";
 import { clusterOfObjects } from "../test/support/runs";
+import { ChartRepository, CHARTS_ENV, rigChartRepository } from "../test/support/chartRepository";
 import { analyzeLive, atLeastWarning, showMessages } from "../test/support/istioctl";
 import {
     installGatewayStandIn,
     installIstioCrds,
     installVolumes,
     serveFolder,
-    SHARED_CHART_REPOSITORY,
     STAND_IN_LOAD_BALANCER_IP,
     standInLoadBalancer,
     until,
@@ -74,6 +74,7 @@ const KINDS = [
     "VirtualService",
     "DestinationRule",
     "PeerAuthentication",
+    "PodDisruptionBudget",
 ];
 const REPLACING: string[] = ["replace", "create-replacement", "delete-replaced", "discard-replaced"];
 const CREATING: string[] = ["create", "create-replacement"];
@@ -101,23 +102,34 @@ export const WALK = [
 ] as const;
 
 /**
- * Istio in the loop (apiserver target): the program installs Istio from its charts (served on
- * loopback from ../shared) and a real istiod runs on loopback. Without the charts or the built
- * Istio tools, the walk falls back to stand-ins (Istio's CRDs, a gateway Service) and says so.
+ * Istio in the loop (apiserver target): the program installs Istio from its charts (a static chart
+ * repository, $E2E_ISTIO_CHARTS or ../shared, served on loopback, at the version its index holds)
+ * and a real istiod runs on loopback. Without the charts or the built Istio tools, the walk falls
+ * back to stand-ins (Istio's CRDs, a gateway Service) and says so; under CI that fails the walk
+ * (its first test), and every Istio check is a test of its own that says why it was skipped.
  */
-function istioInTheLoop(): { ok: true } | { ok: false; why: string } {
+function istioInTheLoop(): { ok: true; charts: ChartRepository } | { ok: false; why: string } {
     if (target !== "apiserver")
         return { ok: false, why: "the cluster target installs Istio from the real chart repository" };
-    if (!fs.existsSync(SHARED_CHART_REPOSITORY))
-        return { ok: false, why: `${SHARED_CHART_REPOSITORY} (Istio 1.30.3's charts) is not beside the project` };
+    const charts = rigChartRepository();
+    if ("missing" in charts) return { ok: false, why: `Istio's charts are not there (${charts.missing})` };
     if (!LoopbackIstiod.available())
         return {
             ok: false,
             why: `${PILOT_DISCOVERY} or istioctl is not built (bash scripts/istio-tools.sh builds them)`,
         };
-    return { ok: true };
+    return { ok: true, charts };
 }
 const ISTIO = istioInTheLoop();
+
+/** An Istio check without Istio in the loop: skipped with the reason, or a failure under CI. */
+function withoutIstio(test: Mocha.Context, check: string) {
+    if (ISTIO.ok) return;
+    const why = `${check}: Istio is not in the loop (${ISTIO.why})`;
+    if (process.env.CI) assert.fail(`under CI, ${why}`);
+    process.stderr.write(`e2e: skipped ${why}\n`);
+    test.skip();
+}
 const ISTIO_KINDS = /^kubernetes:(networking|security)\.istio\.io\//;
 
 /** The stage table's objects inside the app namespace (the Namespace itself is not among them), as Kind/name, sorted. */
@@ -179,14 +191,18 @@ describe(`end to end (${target}): the real engine, the real program, a real API 
 
     if (target === "apiserver") {
         describe("a cluster with nothing installed", function () {
-            it("the first preview with istio.install=true (the default) plans Istio, the app and the gateway's address", async function () {
-                if (!fs.existsSync(SHARED_CHART_REPOSITORY)) {
+            it(`Istio is in the loop: its charts (${CHARTS_ENV} or ../shared) and its tools (istiod, istioctl) are there`, function () {
+                withoutIstio(this, "Istio's charts and tools");
+                if (ISTIO.ok)
                     process.stderr.write(
-                        `e2e: skipped the first preview with istio.install=true: ${SHARED_CHART_REPOSITORY} (Istio's charts) is not beside the project\n`,
+                        `e2e: Istio ${ISTIO.charts.version}'s charts from ${ISTIO.charts.dir}, istiod and istioctl from ${path.dirname(PILOT_DISCOVERY)}\n`,
                     );
-                    this.skip();
-                }
-                const charts = await serveFolder(SHARED_CHART_REPOSITORY);
+            });
+
+            it("the first preview with istio.install=true (the default) plans Istio, the app and the gateway's address", async function () {
+                withoutIstio(this, "the first preview with istio.install=true");
+                if (!ISTIO.ok) return;
+                const charts = await serveFolder(ISTIO.charts.dir);
                 const stack = await EphemeralStack.create({
                     program: process.env.E2E_PROGRAM === "inline" ? "inline" : "local",
                 });
@@ -202,6 +218,7 @@ describe(`end to end (${target}): the real engine, the real program, a real API 
                         {
                             ...baseSettings(),
                             "istio.chartRepository": charts.url,
+                            "istio.version": ISTIO.charts.version,
                             "istio.gatewayServiceType": "NodePort",
                             "images.build": "false",
                             "images.registry": "registry.e2e.invalid",
@@ -259,12 +276,13 @@ describe(`end to end (${target}): the real engine, the real program, a real API 
                     // The program installs Istio (istio.install=true, the default) from its charts; a
                     // real istiod on loopback validates and injects through the charts' webhook URLs;
                     // a stand-in gives the gateway's LoadBalancer Service an address, as AKS's would.
-                    charts = await serveFolder(SHARED_CHART_REPOSITORY);
+                    charts = await serveFolder(ISTIO.charts.dir);
                     loadBalancer = standInLoadBalancer(kube);
                     istiod = LoopbackIstiod.startWhenInstalled(kube, kubeconfig);
                     Object.assign(settings, {
                         "istio.chartRepository": charts.url,
-                        "istio.values": JSON.stringify(webhookValues()),
+                        "istio.version": ISTIO.charts.version,
+                        "istio.values": JSON.stringify(webhookValues(ISTIO.charts.version)),
                     });
                     timings.push(
                         `cluster stand-ins (storage class and volumes, load balancer), charts served, istiod waiting for its chart ${Date.now() - t} ms`,
@@ -339,6 +357,8 @@ describe(`end to end (${target}): the real engine, the real program, a real API 
             const from = i === 0 ? undefined : WALK[i - 1];
             const step = `${i + 1}. ${from ?? "(new stack)"} -> ${stage}`;
             let planned: PlannedStep[] = [];
+            /** How many objects istiod validated during this step's up (unknown on the first up: istiod starts in it). */
+            let validatedDuringUp: number | undefined;
 
             it(`${step}: the engine's preview plans exactly the stage table's changes, and no create of an object that exists`, async () => {
                 await stack!.stack.setConfig(`${PROJECT}:stage`, { value: stage });
@@ -397,17 +417,10 @@ describe(`end to end (${target}): the real engine, the real program, a real API 
                 assert.equal(outputs.stage.value, stage);
                 if (istiod) {
                     await istiod.ready();
-                    if (validatedBefore !== undefined) {
-                        // Every Istio object the up created or updated went through istiod's validation.
-                        const applied = planned.filter(
-                            (s) => ISTIO_KINDS.test(s.type) && ["create", "update"].includes(s.op),
-                        ).length;
-                        const validated = (await istiod.counter("galley_validation_passed")) - validatedBefore;
-                        assert.ok(
-                            validated >= applied,
-                            `istiod validated ${validated} objects during the up, which applied ${applied} Istio objects`,
-                        );
-                    }
+                    validatedDuringUp =
+                        validatedBefore === undefined
+                            ? undefined
+                            : (await istiod.counter("galley_validation_passed")) - validatedBefore;
                     assert.equal(
                         outputs.ingressUrl?.value,
                         `http://${STAND_IN_LOAD_BALANCER_IP}/`,
@@ -467,7 +480,26 @@ describe(`end to end (${target}): the real engine, the real program, a real API 
                 const strict = objects.find((o) => o.kind === "PeerAuthentication");
                 assert.equal(strict?.spec?.mtls?.mode, STRICT_MTLS_STAGES.includes(stage) ? "STRICT" : undefined);
 
-                if (istiod) {
+                if (!renderChecked.has(stage)) {
+                    renderChecked.add(stage);
+                    await checkRenderDecodes(stage);
+                }
+            });
+
+            if (target === "apiserver") {
+                it(`${step}: Istio's control plane: istiod validated what the up applied and injected every pod, the stored Istio objects pass its validation, istioctl analyze is clean`, async function () {
+                    withoutIstio(this, `${step}, Istio's checks`);
+                    assert.ok(istiod, "istiod runs whenever Istio is in the loop");
+                    if (validatedDuringUp !== undefined) {
+                        // Every Istio object the up created or updated went through istiod's validation.
+                        const applied = planned.filter(
+                            (s) => ISTIO_KINDS.test(s.type) && ["create", "update"].includes(s.op),
+                        ).length;
+                        assert.ok(
+                            validatedDuringUp >= applied,
+                            `istiod validated ${validatedDuringUp} objects during the up, which applied ${applied} Istio objects`,
+                        );
+                    }
                     const appPods = await checkSidecarsInjected(stage);
                     await checkIstioValidatesStoredObjects(stage);
                     const messages = await analyzeLive(kubeconfig, APP_NAMESPACE);
@@ -483,13 +515,8 @@ describe(`end to end (${target}): the real engine, the real program, a real API 
                     timings.push(
                         `  istio after ${step}: ${appPods} app pods injected, istiod counted ${counted.galley_validation_passed} validations and ${counted.sidecar_injection_success_total} injections so far; istioctl analyze: ${messages.length ? messages.map((m) => `${m.level} ${m.code}`).join(", ") : "no message"}`,
                     );
-                }
-
-                if (!renderChecked.has(stage)) {
-                    renderChecked.add(stage);
-                    await checkRenderDecodes(stage);
-                }
-            });
+                });
+            }
 
             if (stage === "canary" && WALK.indexOf("canary") === i) {
                 it(`${step}: a weighted canary, raised and lowered (canaryWeight 30, 60, 0): each up moves only the ingress route, and users stay where the weight sent them`, async () => {
@@ -604,8 +631,9 @@ describe(`end to end (${target}): the real engine, the real program, a real API 
             }
         });
 
-        if (ISTIO.ok) {
-            it("an Istio object istiod rejects fails `pulumi up` (validation.istio.io), as on AKS", async () => {
+        if (target === "apiserver") {
+            it("an Istio object istiod rejects fails `pulumi up` (validation.istio.io), as on AKS", async function () {
+                withoutIstio(this, "the validation control case");
                 const k8s = await import("@pulumi/kubernetes");
                 const invalid = await EphemeralStack.create({
                     program: "inline",
@@ -646,8 +674,9 @@ describe(`end to end (${target}): the real engine, the real program, a real API 
             });
         }
 
-        if (ISTIO.ok) {
-            it("control: the live analyzers do report a route to a subset nothing defines (IST0101)", async () => {
+        if (target === "apiserver") {
+            it("control: the live analyzers do report a route to a subset nothing defines (IST0101)", async function () {
+                withoutIstio(this, "the analyzers' control case");
                 const control = {
                     apiVersion: "networking.istio.io/v1",
                     kind: "VirtualService",

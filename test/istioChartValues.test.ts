@@ -54,7 +54,10 @@ describe("the Helm values the program sets exist in Istio's charts (the rig's)",
         }
         repository = found as ChartRepository;
         // aks mode: the gateway's Azure annotations are among the values; plus what the walk adds.
-        const r = await run({ stage: "deploy", "istio.values": JSON.stringify(webhookValues()) });
+        const r = await run({
+            stage: "deploy",
+            "istio.values": JSON.stringify(webhookValues(repository.version)),
+        });
         for (const release of r.resources.filter((x) => x.type === "kubernetes:helm.sh/v3:Release"))
             programValues[release.inputs.chart as IstioChart] = release.inputs.values;
     });
