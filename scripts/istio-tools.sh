@@ -15,7 +15,7 @@
 # Which Istio: the module proxy does not serve istio.io/istio at 1.30.3 (nor 1.30.0-1.30.2);
 # of the three versions it serves, only v0.0.0-20260423205519-b01690e6db7d (master, April 2026,
 # after release-1.30 was cut) has every dependency served too. The binaries call themselves
-# ISTIO_BUILD_VERSION below. The charts the program installs stay 1.30.3.
+# ISTIO_BUILD_VERSION below. The charts the program installs are 1.31 (TESTING.md, "Which Istio the tests run").
 # All three (istioctl, pilot-discovery and the test) come from one tools module (tools/istio),
 # so they share one module download and one set of compiled packages in Go's build cache.
 set -euo pipefail

@@ -158,7 +158,7 @@ export function parseSettings(get: ConfigLookup): Settings {
     const install = boolean(get, "istio.install");
     const istio: Settings["istio"] = {
         install,
-        version: required(get, "istio.version", "an Istio release such as 1.30.3"),
+        version: required(get, "istio.version", "an Istio release such as 1.31.4"),
         chartRepository: required(get, "istio.chartRepository", "the URL of Istio's Helm chart repository"),
         gatewayName: required(get, "istio.gatewayName", "the name of the ingress gateway release"),
         gatewayNamespace: required(get, "istio.gatewayNamespace", "a namespace name"),
@@ -167,7 +167,7 @@ export function parseSettings(get: ConfigLookup): Settings {
         values: istioValues(get, install),
     };
     if (!/^\d+\.\d+\.\d+$/.test(istio.version)) {
-        throw new SettingError("istio.version", istio.version, "an Istio release such as 1.30.3");
+        throw new SettingError("istio.version", istio.version, "an Istio release such as 1.31.4");
     }
     if (istio.revision !== undefined) {
         const expected =
