@@ -909,6 +909,17 @@ describe("scripts/remove-stack.sh: a pull request's stack, gone whatever state i
         assert.match(result.stdout, /no stack pr-never: nothing to remove/);
     });
 
+    it("a backend that cannot be read (an expired login, a wrong URL): exit 1, nothing taken for 'no stack'", () => {
+        const result = spawnSync("bash", ["scripts/remove-stack.sh", "pr-unknown", "--forget"], {
+            cwd: ROOT,
+            env: { ...env, PULUMI_BACKEND_URL: "file:///dev/null/state" },
+            encoding: "utf8",
+        });
+        assert.equal(result.status, 1, result.stdout + result.stderr);
+        assert.match(result.stderr, /cannot read the backend's stacks, nothing removed or forgotten/);
+        assert.doesNotMatch(result.stdout, /nothing to remove|removed/);
+    });
+
     it("a stack with a protected resource: unprotected, destroyed, removed", async () => {
         await stackWithProtectedResource("pr-protected");
         const result = removeStack("pr-protected");

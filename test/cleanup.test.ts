@@ -47,9 +47,14 @@ case "$answer" in
 esac
 `;
 
-/** A stand-in `pulumi`: the stack exists unless PULUMI_STACK=absent; every command succeeds. */
+/** A stand-in `pulumi`: the stack pr-$PR exists unless PULUMI_STACK=absent; every command succeeds. */
 const FAKE_PULUMI = `#!/usr/bin/env bash
 printf 'pulumi %s\\n' "$*" >>"$FAKE_LOG"
+if [ "\${PULUMI_STACK:-exists}" = unreadable ]; then echo "error: PULUMI_ACCESS_TOKEN is expired" >&2; exit 255; fi
+if [ "$1 $2" = "stack ls" ]; then
+  if [ "\${PULUMI_STACK:-exists}" = absent ]; then echo '[]'; else echo "[{\\"name\\": \\"pr-$PR\\"}]"; fi
+  exit 0
+fi
 if [ "$1 $2" = "stack select" ] && [ "\${PULUMI_STACK:-exists}" = absent ]; then
   echo "error: no stack named '$3' found" >&2; exit 255
 fi
@@ -61,7 +66,7 @@ interface Azure {
     groupExists: string[];
     /** Answers to `az aks list --query length(...)`: 1, 0, error, empty... */
     aksList?: string[];
-    pulumiStack?: "exists" | "absent";
+    pulumiStack?: "exists" | "absent" | "unreadable";
 }
 
 interface Run {
@@ -159,6 +164,13 @@ describe("the ephemeral AKS clean-up (.github/ephemeral-aks-cleanup.sh) against 
     it("no stack in the backend and no group: nothing to do, exit 0", () => {
         const r = runCleanup(CLEANUP, { groupExists: ["false"], pulumiStack: "absent" });
         assert.equal(r.status, 0, r.out);
+        assert.ok(!removed(r) && !groupDeleted(r), r.calls.join("\n"));
+    });
+
+    it("a backend that cannot be read (an expired Pulumi token): exit non-zero, the stack not forgotten, the group not deleted", () => {
+        const r = runCleanup(CLEANUP, { groupExists: ["false", "true"], pulumiStack: "unreadable" });
+        assert.notEqual(r.status, 0, r.out);
+        assert.match(r.out, /cannot read the backend's stacks/);
         assert.ok(!removed(r) && !groupDeleted(r), r.calls.join("\n"));
     });
 
