@@ -30,12 +30,17 @@ export const KINDS: Record<string, string> = {
     "security.istio.io/v1/PeerAuthentication": "peerauthentications.security.istio.io",
 };
 
-/** The CRDs file inside a packaged `base` chart (.tgz), as the chart installs it. */
-export function crdsOfBaseChart(chartTgz: string): string {
-    return execFileSync("tar", ["-xzOf", chartTgz, "base/files/crd-all.gen.yaml"], {
+/** The text of the files inside a packaged chart (.tgz) that match `pattern` (tar's wildcards), concatenated. */
+export function chartFiles(chartTgz: string, pattern: string): string {
+    return execFileSync("tar", ["-xzOf", chartTgz, "--wildcards", pattern], {
         encoding: "utf8",
         maxBuffer: 64 * 1024 * 1024,
     });
+}
+
+/** The CRDs file inside a packaged `base` chart (.tgz), as the chart installs it. */
+export function crdsOfBaseChart(chartTgz: string): string {
+    return chartFiles(chartTgz, "base/files/crd-all.gen.yaml");
 }
 
 export function extractSchemas(crdYaml: string): Record<string, unknown> {

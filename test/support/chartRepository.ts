@@ -5,10 +5,10 @@
  * ../shared/data. The unit suite reads the charts' values from it; the end-to-end walk serves it on
  * loopback and installs the version its index holds.
  */
-import { execFileSync } from "child_process";
 import * as fs from "fs";
 import * as path from "path";
 import * as YAML from "yaml";
+import { chartFiles } from "../../scripts/vendor-istio-crd-schemas";
 import { ISTIO_CHARTS, IstioChart } from "../../stages/istioCharts";
 
 export const CHARTS_ENV = "E2E_ISTIO_CHARTS";
@@ -63,14 +63,10 @@ export function rigChartRepository(): ChartRepository | { missing: string } {
 
 /** A packaged chart's values.yaml, parsed. */
 export function chartValues(repository: ChartRepository, chart: IstioChart): Record<string, unknown> {
-    const text = execFileSync("tar", ["-xzOf", repository.files[chart], `${chart}/values.yaml`], { encoding: "utf8" });
-    return YAML.parse(text) as Record<string, unknown>;
+    return YAML.parse(chartFiles(repository.files[chart], `${chart}/values.yaml`)) as Record<string, unknown>;
 }
 
 /** The text of a packaged chart's templates (what reads `.Values`). */
 export function chartTemplates(repository: ChartRepository, chart: IstioChart): string {
-    return execFileSync("tar", ["-xzOf", repository.files[chart], "--wildcards", `${chart}/templates/*`], {
-        encoding: "utf8",
-        maxBuffer: 64 * 1024 * 1024,
-    });
+    return chartFiles(repository.files[chart], `${chart}/templates/*`);
 }
