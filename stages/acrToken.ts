@@ -15,6 +15,8 @@
  * local server in for the registry.
  */
 
+import { isLoopbackRegistry } from "./settings";
+
 /** The user name that tells ACR the password is an ACR refresh token (the null GUID). */
 export const ACR_TOKEN_USERNAME = "00000000-0000-0000-0000-000000000000";
 
@@ -50,12 +52,6 @@ export interface AcrTokenExchange {
     timeoutMs?: number;
 }
 
-/** 127.0.0.1, localhost, [::1]: the only hosts a token may be sent to without TLS. */
-function isLoopbackHost(host: string): boolean {
-    const name = host.replace(/:\d+$/, "").toLowerCase();
-    return name === "localhost" || /^127(\.\d{1,3}){3}$/.test(name) || name === "[::1]";
-}
-
 /** The exchange endpoint for these arguments, or an error saying why none is acceptable. */
 export function exchangeEndpoint(loginServer: string, baseUrl?: string): string {
     if (!/^[a-z0-9]([a-z0-9.-]*[a-z0-9])?(:\d+)?$/i.test(loginServer))
@@ -65,7 +61,7 @@ export function exchangeEndpoint(loginServer: string, baseUrl?: string): string 
     const base = (baseUrl ?? `https://${loginServer}`).replace(/\/+$/, "");
     const match = /^(https?):\/\/([^/?#]+)$/.exec(base);
     if (!match) throw new Error(`ACR token exchange: ${JSON.stringify(base)} is not an http(s) origin`);
-    if (match[1] === "http" && !isLoopbackHost(match[2]))
+    if (match[1] === "http" && !isLoopbackRegistry(match[2]))
         throw new Error(
             `ACR token exchange: refusing to send an access token to ${base} without TLS (http:// is only for a loopback stand-in)`,
         );

@@ -277,8 +277,11 @@ function findNull(value: unknown, at: string): string | undefined {
     return undefined;
 }
 
-/** localhost:5001, 127.0.0.1:5000, [::1]:5000: registries only the machine itself can reach. */
+/**
+ * localhost:5001, 127.0.0.1:5000, [::1]:5000: registries (or hosts) only the machine itself can
+ * reach; not 127.0.0.1.example.com. Also where a token may go without TLS (stages/acrToken.ts).
+ */
 export function isLoopbackRegistry(registry: string): boolean {
     const host = registry.split("/")[0].replace(/:\d+$/, "").toLowerCase();
-    return host === "localhost" || host.endsWith(".localhost") || /^127\./.test(host) || host === "[::1]";
+    return host === "localhost" || host.endsWith(".localhost") || /^127(\.\d{1,3}){3}$/.test(host) || host === "[::1]";
 }
