@@ -99,11 +99,8 @@ export class AksCluster extends pulumi.ComponentResource {
         // The kubeconfig is read once the workload pool exists: what uses it (Istio, the app)
         // needs nodes that take pods, and the system pool's taint keeps them off it.
         const credentials = containerservice.listManagedClusterUserCredentialsOutput(
-            {
-                resourceGroupName: resourceGroup.name,
-                resourceName: pulumi.all([cluster.name, workloadPool.id]).apply(([clusterName]) => clusterName),
-            },
-            { parent: this },
+            { resourceGroupName: resourceGroup.name, resourceName: cluster.name },
+            { parent: this, dependsOn: [workloadPool] },
         );
         this.kubeconfig = pulumi.secret(
             credentials.kubeconfigs.apply((configs) => Buffer.from(configs[0].value, "base64").toString("utf8")),

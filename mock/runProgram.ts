@@ -143,12 +143,6 @@ export function mockAcrRefreshToken(loginServer: string): string {
     return `mock-acr-refresh-token-for-${loginServer}`;
 }
 
-/**
- * Push credentials as the Image stand-in hashes them: its digest stands for what was built, which
- * the credentials do not change, so they are hashed as these fixed values (the admin user's
- * stand-ins snapshots/render were made with) and a change of how pushes authenticate leaves
- * every digest, and the snapshots, as they were.
- */
 /** What an image's digest depends on: its build inputs, not the credentials it is pushed with. */
 function buildInputs(inputs: Record<string, any>): Record<string, any> {
     const addresses = (registries: any[]) => registries.map((r) => ({ address: r.address }));
@@ -202,6 +196,8 @@ class StandInMocks implements pulumi.runtime.Mocks {
     newResource(args: pulumi.runtime.MockResourceArgs): { id: string; state: Record<string, any> } {
         const state: Record<string, any> = { ...args.inputs };
         if (args.type === "kubernetes:helm.sh/v3:Release" && args.inputs.chart === "gateway") {
+            // The chart's naming rule, written here apart from stages/istioCharts.ts on purpose: this
+            // is the cluster the program's own rule is checked against (test/gatewayService.test.ts).
             const values = args.inputs.values ?? {};
             this.gatewayServices.push({
                 id: `${args.inputs.namespace}/${values.name || args.inputs.name}`,
