@@ -6,6 +6,7 @@
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import * as random from "@pulumi/random";
+import { GatewayApiCrds } from "./components/gatewayApiCrds";
 import { IstioMesh } from "./components/istioMesh";
 import { VotingApp } from "./components/votingApp";
 import { azureHealthProbeAnnotations } from "./stages/istioCharts";
@@ -13,6 +14,7 @@ import { istioReleaseWarnings } from "./stages/istioReleases";
 import { ALL_WORKLOADS, planStage, servingVersions } from "./stages/model";
 import { imageOf, workloadName } from "./stages/names";
 import { parseSettings, Settings } from "./stages/settings";
+import { trafficRouter } from "./stages/traffic";
 
 /** Where the app runs and where its images come from, whichever the cluster mode. */
 interface ClusterTarget {
@@ -134,6 +136,12 @@ export = async () => {
         { providers: [k8sProvider] },
     );
 
+    // Gateway API's CRDs, when the stack uses the API and the cluster does not provide them.
+    const gatewayApiCrds =
+        settings.traffic.api === "gateway-api" && settings.traffic.gatewayApiCrds === "install"
+            ? new GatewayApiCrds("gateway-api", { providers: [k8sProvider] })
+            : undefined;
+
     const app = new VotingApp(
         "voting-app",
         {
@@ -141,8 +149,12 @@ export = async () => {
             appReplicas: settings.appReplicas,
             images,
             imagePullReady: cluster.imagePullReady,
+            router: trafficRouter(settings.traffic.api),
+            gatewayClassName: settings.traffic.gatewayClass,
             gatewaySelector: istio.gatewaySelector,
+            gatewayService: istio.gatewayService,
             meshReady: istio.readyForMeshObjects,
+            trafficApiReady: gatewayApiCrds ? [gatewayApiCrds] : [],
             istioRevision: settings.istio.revision,
             protectVotes: settings.data.protect,
             mysqlPassword,
@@ -155,6 +167,7 @@ export = async () => {
         stage: plan.stage.name,
         stageNumber: plan.stage.number,
         canaryWeight: plan.stage.weightedCanary ? settings.canaryWeight : 0,
+        trafficApi: settings.traffic.api,
         versions: servingVersions(plan),
         ingressIp: istio.ingressIp,
         ingressUrl: istio.ingressIp.apply((ip) => (ip ? `http://${ip}/` : undefined)),

@@ -29,6 +29,8 @@ export interface IstioMeshArgs {
  */
 export class IstioMesh extends pulumi.ComponentResource {
     public readonly gatewaySelector: pulumi.Output<Record<string, string>>;
+    /** The ingress gateway's Service (Gateway API's Gateway is bound to it by address). */
+    public readonly gatewayService: pulumi.Output<{ name: string; namespace: string }>;
     public readonly ingressIp: pulumi.Output<string | undefined>;
     public readonly version: pulumi.Output<string>;
     /** Resources that must be ready before any Istio object or sidecar-injected pod. */
@@ -112,11 +114,13 @@ export class IstioMesh extends pulumi.ComponentResource {
         // release's status: unknown until the release exists, so a preview on a cluster where
         // Istio is not installed yet plans the read instead of failing on a Service not there.
         // The chart names the Service after its `name` value, else after the release.
-        const ingressServiceId = gatewayRelease
-            ? pulumi
-                  .all([gatewayRelease.status, gatewayRelease.values])
-                  .apply(([status, values]) => `${status.namespace}/${gatewayServiceName(status.name, values ?? {})}`)
-            : pulumi.output(`${args.gatewayNamespace}/${args.gatewayName}`);
+        this.gatewayService = gatewayRelease
+            ? pulumi.all([gatewayRelease.status, gatewayRelease.values]).apply(([status, values]) => ({
+                  name: gatewayServiceName(status.name, values ?? {}),
+                  namespace: status.namespace,
+              }))
+            : pulumi.output({ name: args.gatewayName, namespace: args.gatewayNamespace });
+        const ingressServiceId = this.gatewayService.apply(({ name, namespace }) => `${namespace}/${name}`);
         const ingressService = k8s.core.v1.Service.get(`${name}-ingress-service`, ingressServiceId, {
             ...childOpts,
             dependsOn: gatewayRelease ? [gatewayRelease] : [],
@@ -128,6 +132,7 @@ export class IstioMesh extends pulumi.ComponentResource {
         this.version = pulumi.output(args.install ? args.version : "pre-installed");
         this.registerOutputs({
             gatewaySelector: this.gatewaySelector,
+            gatewayService: this.gatewayService,
             ingressIp: this.ingressIp,
             version: this.version,
         });

@@ -6,14 +6,7 @@ import * as pulumi from "@pulumi/pulumi";
 import * as random from "@pulumi/random";
 import { CONTAINER_REQUESTS } from "../stages/capacity";
 import { injectionLabels } from "../stages/istioCharts";
-import {
-    destinationRuleFragments,
-    gatewaySpec,
-    ingressVirtualService,
-    peerAuthenticationSpec,
-    serviceVirtualServices,
-    VirtualServiceManifest,
-} from "../stages/meshManifests";
+import { peerAuthenticationSpec } from "../stages/meshManifests";
 import {
     Component,
     STORAGE_ENGINES,
@@ -23,7 +16,8 @@ import {
     Version,
     WorkloadRef,
 } from "../stages/model";
-import { APP_GATEWAY_NAME, APP_NAMESPACE, APP_PORT, MYSQL_DATABASE, MYSQL_USER, workloadName } from "../stages/names";
+import { APP_NAMESPACE, APP_PORT, MYSQL_DATABASE, MYSQL_USER, workloadName } from "../stages/names";
+import { TrafficObject, TrafficRoute, TrafficRouter } from "../stages/traffic";
 
 /** The schema and first rows of the votes database, run by MySQL at its first start. */
 const MYSQL_INIT_SQL = path.join(__dirname, "..", "app", "sql", "init.sql");
@@ -35,10 +29,18 @@ export interface VotingAppArgs {
     images: Record<string, pulumi.Input<string>>;
     /** Deployments wait for these (e.g. the kubelet's AcrPull role assignment). */
     imagePullReady: pulumi.Resource[];
+    /** The traffic API's router (traffic.api): the gateway binding, version backends and routes it asks for. */
+    router: TrafficRouter;
+    /** Gateway API's GatewayClass (traffic.gatewayClass). */
+    gatewayClassName: string;
     /** Labels of the ingress gateway pods (derived from the gateway release). */
     gatewaySelector: pulumi.Input<Record<string, string>>;
+    /** The ingress gateway's Service (made by the gateway release). */
+    gatewayService: pulumi.Input<{ name: string; namespace: string }>;
     /** Istio must be ready (CRDs, istiod for injection) before the namespace's objects. */
     meshReady: pulumi.Input<pulumi.Resource>[];
+    /** The traffic API's own CRDs, when the program installs them (Gateway API's). */
+    trafficApiReady: pulumi.Resource[];
     /** Istio revision that injects the app's sidecars (istio.io/rev); none: istio-injection=enabled. */
     istioRevision?: string;
     /** Pulumi `protect` on the votes' volumes. */
@@ -50,14 +52,17 @@ export interface VotingAppArgs {
 
 /**
  * The voting app at one stage of the rollout: namespace, workloads per version, Services,
- * MySQL Secret/PVC/init script, Gateway, and (from lockdown on) DestinationRule fragments,
- * VirtualServices for every component and STRICT mTLS.
+ * MySQL Secret/PVC/init script, and the traffic API's objects (its router's): the gateway binding,
+ * (from lockdown on) a backend per routed version (DestinationRule fragments, or Services), the
+ * routes, and STRICT mTLS.
  */
 export class VotingApp extends pulumi.ComponentResource {
     public readonly namespace: pulumi.Output<string>;
     public readonly deployments: pulumi.Output<string[]>;
-    public readonly destinationRules: pulumi.Output<string[]>;
-    public readonly virtualServices: pulumi.Output<string[]>;
+    /** The per-version backends: DestinationRule fragments (istio) or Services (gateway-api). */
+    public readonly versionBackends: pulumi.Output<string[]>;
+    /** The routes: VirtualServices (istio) or HTTPRoutes (gateway-api), the ingress route first. */
+    public readonly routes: pulumi.Output<string[]>;
 
     /**
      * @param name logical name; children are named after it
@@ -242,71 +247,71 @@ export class VotingApp extends pulumi.ComponentResource {
             }
         }
 
-        // Istio objects -----------------------------------------------------------------------
-        const istioOpts = { ...k8sOpts, dependsOn: args.meshReady };
-        const gateway = new k8s.apiextensions.CustomResource(
-            APP_GATEWAY_NAME,
+        // Traffic objects (the router's) ----------------------------------------------------------
+        const { router } = args;
+        const trafficOpts = { ...k8sOpts, dependsOn: [...args.meshReady, ...args.trafficApiReady] };
+        // Pulumi names: the object's name, routes suffixed by their kind (voting-app-virtualservice,
+        // voting-app-httproute), Services by "-service" beside the component's own Service.
+        const register = (object: TrafficObject, dependsOn: pulumi.Input<pulumi.Resource>[]) => {
+            const opts = { ...trafficOpts, dependsOn: [...trafficOpts.dependsOn, ...dependsOn] };
+            const metadata = meta(object.name, object.labels);
+            if (object.apiVersion === "v1" && object.kind === "Service")
+                return new k8s.core.v1.Service(`${object.name}-service`, { metadata, spec: object.spec }, opts);
+            const resourceName = ["Gateway", "DestinationRule"].includes(object.kind)
+                ? object.name
+                : `${object.name}-${object.kind.toLowerCase()}`;
+            return new k8s.apiextensions.CustomResource(
+                resourceName,
+                { apiVersion: object.apiVersion, kind: object.kind, metadata, spec: object.spec },
+                opts,
+            );
+        };
+        const ingress = {
+            podSelector: args.gatewaySelector,
+            service: args.gatewayService,
+            gatewayClassName: args.gatewayClassName,
+        };
+        const { reads, spec: gatewaySpec, ...gatewayObject } = router.gateway;
+        const read = Object.fromEntries(reads.map((key) => [key, ingress[key]]));
+        const gateway = register(
             {
-                apiVersion: "networking.istio.io/v1",
-                kind: "Gateway",
-                metadata: meta(APP_GATEWAY_NAME),
-                spec: pulumi.output(args.gatewaySelector).apply(gatewaySpec),
+                ...gatewayObject,
+                spec: pulumi.output(read).apply(gatewaySpec) as unknown as Record<string, unknown>,
             },
-            istioOpts,
+            [],
         );
 
-        const fragments = new Map<string, k8s.apiextensions.CustomResource>();
-        for (const dr of destinationRuleFragments(plan, APP_NAMESPACE)) {
-            fragments.set(
-                `${dr.component}@${dr.version}`,
-                new k8s.apiextensions.CustomResource(
-                    dr.name,
-                    {
-                        apiVersion: "networking.istio.io/v1",
-                        kind: "DestinationRule",
-                        metadata: meta(dr.name, { app: dr.component, version: dr.version }),
-                        spec: dr.spec,
-                    },
-                    istioOpts,
-                ),
-            );
+        const backends = new Map<string, pulumi.CustomResource>();
+        for (const backend of router.versionBackends(plan, APP_NAMESPACE)) {
+            backends.set(`${backend.workload.component}@${backend.workload.version}`, register(backend, []));
         }
 
-        // A VirtualService is applied only once every subset it routes to is defined and served
-        // (creates, which Pulumi runs before their dependents). Between the in-place changes, the
-        // stage's change order decides (see stages/model.ts, changeOrder).
-        const servedBy = (vs: VirtualServiceManifest) =>
-            vs.routesTo.flatMap((ref) => [
-                fragments.get(`${ref.component}@${ref.version}`)!,
+        // A route is applied only once every version it routes to is defined and served (creates,
+        // which Pulumi runs before their dependents). Between the in-place changes, the stage's
+        // change order decides (see stages/model.ts, changeOrder).
+        const servedBy = (route: TrafficRoute) =>
+            route.routesTo.flatMap((ref) => [
+                backends.get(`${ref.component}@${ref.version}`)!,
                 deployments.get(`${ref.component}@${ref.version}`)!,
             ]);
-        const virtualService = (vs: VirtualServiceManifest, dependsOn: pulumi.Resource[]) =>
-            new k8s.apiextensions.CustomResource(
-                `${vs.name}-virtualservice`,
-                {
-                    apiVersion: "networking.istio.io/v1",
-                    kind: "VirtualService",
-                    metadata: meta(vs.name),
-                    spec: vs.spec,
-                },
-                { ...istioOpts, dependsOn: [...args.meshReady, ...servedBy(vs), ...dependsOn] },
-            );
+        const registerRoute = (route: TrafficRoute, dependsOn: pulumi.Resource[]) =>
+            register(route, [...servedBy(route), ...dependsOn]);
 
-        const ingress = ingressVirtualService(plan, APP_NAMESPACE);
-        // Without subsets the ingress route reaches every app pod: wait for them all.
+        const ingressRoute = router.ingressRoute(plan, APP_NAMESPACE);
+        // Without version backends the ingress route reaches every app pod: wait for them all.
         const appPods = plan.workloads
             .filter((wl) => wl.component === "voting-app")
             .map((wl) => deployments.get(`${wl.component}@${wl.version}`)!);
-        const inner = serviceVirtualServices(plan, APP_NAMESPACE);
-        let virtualServices: k8s.apiextensions.CustomResource[];
+        const inner = router.meshRoutes(plan, APP_NAMESPACE);
+        let routes: pulumi.CustomResource[];
         if (plan.changeOrder === "expand") {
-            const innerResources = inner.map((vs) => virtualService(vs, []));
-            const ingressResource = virtualService(ingress, [gateway, ...appPods, ...innerResources]);
-            virtualServices = [ingressResource, ...innerResources];
+            const innerResources = inner.map((route) => registerRoute(route, []));
+            const ingressResource = registerRoute(ingressRoute, [gateway, ...appPods, ...innerResources]);
+            routes = [ingressResource, ...innerResources];
         } else {
-            const ingressResource = virtualService(ingress, [gateway, ...appPods]);
-            const innerResources = inner.map((vs) => virtualService(vs, [ingressResource]));
-            virtualServices = [ingressResource, ...innerResources];
+            const ingressResource = registerRoute(ingressRoute, [gateway, ...appPods]);
+            const innerResources = inner.map((route) => registerRoute(route, [ingressResource]));
+            routes = [ingressResource, ...innerResources];
         }
 
         if (plan.stage.strictMtls) {
@@ -318,19 +323,21 @@ export class VotingApp extends pulumi.ComponentResource {
                     metadata: meta("default"),
                     spec: peerAuthenticationSpec(),
                 },
-                { ...istioOpts, dependsOn: [...args.meshReady, ...fragments.values()] },
+                { ...k8sOpts, dependsOn: [...args.meshReady, ...backends.values()] },
             );
         }
 
         this.namespace = ns;
         this.deployments = pulumi.all([...deployments.values()].map((d) => d.metadata.name));
-        this.destinationRules = pulumi.all([...fragments.values()].map((f) => f.metadata.name));
-        this.virtualServices = pulumi.all(virtualServices.map((v) => v.metadata.name));
+        const names = (resources: pulumi.CustomResource[]) =>
+            pulumi.all(resources.map((r) => (r as k8s.core.v1.Service).metadata.name));
+        this.versionBackends = names([...backends.values()]);
+        this.routes = names(routes);
         this.registerOutputs({
             namespace: this.namespace,
             deployments: this.deployments,
-            destinationRules: this.destinationRules,
-            virtualServices: this.virtualServices,
+            versionBackends: this.versionBackends,
+            routes: this.routes,
         });
     }
 

@@ -1,24 +1,10 @@
 /**
- * Istio object specs for a StagePlan: plain data, no Pulumi. `VotingApp` registers them.
- *
- * Make before break (Istio's traffic-management best practice) is built into the shape:
- * each subset is its own DestinationRule fragment (Istio merges fragments for one host), and
- * each version its own Deployment. Entering a stage, new subsets and Deployments are therefore
- * Pulumi *creates*, which run before the VirtualService updates that depend on them; subsets
- * and Deployments a stage drops are Pulumi *deletes*, which run at the end of the update, after
- * every VirtualService has stopped routing to them.
+ * What the routes of a StagePlan say, whatever the traffic API expressing them (./traffic/): the
+ * ingress rules (flag cookie, sticky canary cookies, weighted default), the mesh routes grouped by
+ * target version, the cookies' regular expressions, and STRICT mTLS. Plain data, no Pulumi.
  */
-import {
-    Component,
-    MeshRoute,
-    STORAGE_ENGINES,
-    StagePlan,
-    StorageVersion,
-    stickyAssignment,
-    Version,
-    subsetName,
-} from "./model";
-import { APP_GATEWAY_NAME, APP_PORT, CANARY_COOKIE, canaryCookieValue, serviceHost } from "./names";
+import { Component, MeshRoute, StagePlan, stickyAssignment, Version, subsetName, WorkloadRef } from "./model";
+import { CANARY_COOKIE, canaryCookieValue } from "./names";
 
 export const FEATURE_FLAG_COOKIE = "featureflag=on";
 /**
@@ -26,50 +12,6 @@ export const FEATURE_FLAG_COOKIE = "featureflag=on";
  * walkthrough's `^(.*?;)?(featureflag=on)(;.*)?$` misses the flag when it is not the first cookie.
  */
 export const FEATURE_FLAG_COOKIE_REGEX = "^(.*?;\\s*)?(featureflag=on)(;.*)?$";
-
-export interface DestinationRuleFragment {
-    /** voting-app-v1-0: one subset of one component. */
-    name: string;
-    component: Component;
-    version: Version;
-    spec: Record<string, unknown>;
-}
-
-export interface VirtualServiceManifest {
-    name: string;
-    component: Component;
-    spec: Record<string, unknown>;
-    /** Subsets this VirtualService routes to (what must exist before it is applied). */
-    routesTo: { component: Component; version: Version }[];
-}
-
-export function gatewaySpec(selector: Record<string, string>): Record<string, unknown> {
-    return {
-        selector,
-        servers: [{ port: { number: 80, name: "http", protocol: "HTTP" }, hosts: ["*"] }],
-    };
-}
-
-export function destinationRuleFragments(plan: StagePlan, namespace: string): DestinationRuleFragment[] {
-    return (Object.keys(plan.subsets) as Component[]).flatMap((component) =>
-        plan.subsets[component].map((version) => ({
-            name: `${component}-${subsetName(version)}`,
-            component,
-            version,
-            spec: {
-                host: serviceHost(component, namespace),
-                subsets: [
-                    {
-                        name: subsetName(version),
-                        labels: { version },
-                        // Subset-level, so that fragments never compete for the one top-level policy.
-                        trafficPolicy: { tls: { mode: "ISTIO_MUTUAL" } },
-                    },
-                ],
-            },
-        })),
-    );
-}
 
 /** An RE2 alternation matching exactly the decimal integers from..to (1 <= from <= to <= 99). */
 export function integerRangeRegex(from: number, to: number): string {
@@ -110,106 +52,71 @@ export function canarySetCookie(version: Version, weight: number): string {
     return `${CANARY_COOKIE}=${canaryCookieValue(version, weight)}; Path=/; HttpOnly; SameSite=Lax`;
 }
 
-function destination(component: Component, namespace: string, version: Version | undefined, port?: number) {
-    return {
-        host: serviceHost(component, namespace),
-        ...(version ? { subset: subsetName(version) } : {}),
-        ...(port ? { port: { number: port } } : {}),
-    };
+/** One backend of an ingress rule: an app version (none: the app's Service, every version), its weight, a Set-Cookie. */
+export interface IngressBackend {
+    version?: Version;
+    /** Percent, when the rule splits between several backends. */
+    weight?: number;
+    /** The Set-Cookie header added to responses from this backend. */
+    setCookie?: string;
 }
 
-/** The VirtualService bound to the ingress Gateway: who reaches which voting-app version. */
-export function ingressVirtualService(plan: StagePlan, namespace: string): VirtualServiceManifest {
-    const useSubsets = plan.stage.meshRouting;
-    const http: Record<string, unknown>[] = [];
-    const routesTo = new Set<Version>();
+/** One ingress rule, tried in order: requests whose Cookie header matches `cookieRegex` (none: all) go to `backends`. */
+export interface IngressRule {
+    name: string;
+    cookieRegex?: string;
+    backends: IngressBackend[];
+}
+
+/**
+ * Who among users reaches which app version, whatever the API expressing it: the flag cookie
+ * first, then the sticky canary's cookies, then the default (weighted) split. Without mesh
+ * routing (deploy, update) one rule sends everyone to the app's Service.
+ */
+export function ingressRules(plan: StagePlan): IngressRule[] {
+    const useVersions = plan.stage.meshRouting;
+    const rules: IngressRule[] = [];
     const weights = Object.entries(plan.defaultAppWeights) as [Version, number][];
     const flaggedDiffers = weights.length !== 1 || weights[0][0] !== plan.flaggedAppVersion;
-    if (useSubsets && flaggedDiffers) {
-        http.push({
+    if (useVersions && flaggedDiffers) {
+        rules.push({
             name: "feature-flag",
-            match: [{ headers: { cookie: { regex: FEATURE_FLAG_COOKIE_REGEX } } }],
-            route: [{ destination: destination("voting-app", namespace, plan.flaggedAppVersion, APP_PORT) }],
+            cookieRegex: FEATURE_FLAG_COOKIE_REGEX,
+            backends: [{ version: plan.flaggedAppVersion }],
         });
-        routesTo.add(plan.flaggedAppVersion);
     }
     // Sticky weighted canary: users the weight already placed stay where it placed them.
     for (const { version, weights: range } of stickyAssignment(plan)) {
-        http.push({
+        rules.push({
             name: `sticky-${subsetName(version)}`,
-            match: [{ headers: { cookie: { regex: canaryCookieRegex(version, range) } } }],
-            route: [{ destination: destination("voting-app", namespace, version, APP_PORT) }],
+            cookieRegex: canaryCookieRegex(version, range),
+            backends: [{ version }],
         });
     }
-    http.push({
+    rules.push({
         name: "default",
-        route: weights.map(([version, weight]) => {
-            routesTo.add(version);
-            return {
-                destination: destination("voting-app", namespace, useSubsets ? version : undefined, APP_PORT),
-                ...(weights.length > 1 ? { weight } : {}),
-                ...(plan.sticky
-                    ? { headers: { response: { add: { "set-cookie": canarySetCookie(version, plan.sticky.weight) } } } }
-                    : {}),
-            };
-        }),
+        backends: weights.map(([version, weight]) => ({
+            ...(useVersions ? { version } : {}),
+            ...(weights.length > 1 ? { weight } : {}),
+            ...(plan.sticky ? { setCookie: canarySetCookie(version, plan.sticky.weight) } : {}),
+        })),
     });
-    return {
-        name: "voting-app",
-        component: "voting-app",
-        spec: { hosts: ["*"], gateways: [APP_GATEWAY_NAME], http },
-        routesTo: useSubsets
-            ? [...routesTo].sort().map((version) => ({ component: "voting-app" as Component, version }))
-            : [],
-    };
+    return rules;
 }
 
-function sourceLabels(route: MeshRoute) {
-    return { app: route.from.component, version: route.from.version };
+/** The app versions an ingress rule set sends users to (each must be served first). */
+export function ingressTargets(rules: IngressRule[]): Version[] {
+    return [...new Set(rules.flatMap((r) => r.backends.map((b) => b.version)).filter((v): v is Version => !!v))].sort();
 }
 
-/** VirtualServices for voting-analytics (HTTP) and voting-storage (TCP), mesh-routing stages only. */
-export function serviceVirtualServices(plan: StagePlan, namespace: string): VirtualServiceManifest[] {
+/** Mesh routes into one component, grouped by the version they go to: which client workloads go there. */
+export function meshRoutesInto(plan: StagePlan, component: Component): { version: Version; from: WorkloadRef[] }[] {
     if (!plan.stage.meshRouting) return [];
-    const routesTo = (component: Component) => plan.stage.routes.filter((r) => r.to.component === component);
-    const targets = (routes: MeshRoute[]) => [...new Set(routes.map((r) => r.to.version))].sort();
-
-    const analyticsRoutes = routesTo("voting-analytics");
-    const analytics: VirtualServiceManifest = {
-        name: "voting-analytics",
-        component: "voting-analytics",
-        spec: {
-            hosts: [serviceHost("voting-analytics", namespace)],
-            http: targets(analyticsRoutes).map((version) => ({
-                name: `to-${subsetName(version)}`,
-                match: analyticsRoutes
-                    .filter((r) => r.to.version === version)
-                    .map((r) => ({ sourceLabels: sourceLabels(r) })),
-                route: [{ destination: destination("voting-analytics", namespace, version, APP_PORT) }],
-            })),
-        },
-        routesTo: targets(analyticsRoutes).map((version) => ({ component: "voting-analytics", version })),
-    };
-
-    const storageRoutes = routesTo("voting-storage");
-    const storage: VirtualServiceManifest = {
-        name: "voting-storage",
-        component: "voting-storage",
-        spec: {
-            hosts: [serviceHost("voting-storage", namespace)],
-            tcp: targets(storageRoutes).map((version) => {
-                const port = STORAGE_ENGINES[version as StorageVersion].port;
-                return {
-                    match: storageRoutes
-                        .filter((r) => r.to.version === version)
-                        .map((r) => ({ port, sourceLabels: sourceLabels(r) })),
-                    route: [{ destination: destination("voting-storage", namespace, version, port) }],
-                };
-            }),
-        },
-        routesTo: targets(storageRoutes).map((version) => ({ component: "voting-storage", version })),
-    };
-    return [analytics, storage];
+    const routes: MeshRoute[] = plan.stage.routes.filter((r) => r.to.component === component);
+    return [...new Set(routes.map((r) => r.to.version))].sort().map((version) => ({
+        version,
+        from: routes.filter((r) => r.to.version === version).map((r) => r.from),
+    }));
 }
 
 export function peerAuthenticationSpec(): Record<string, unknown> {

@@ -63,3 +63,9 @@ export function imageOf(images: ImageSettings, ref: WorkloadRef): string {
     if (ref.component === "voting-storage") return ref.version === "1.0" ? images.redis : images.mysql;
     return `${images.registry}/${ref.component}:${images.tags[workloadName(ref)]}`;
 }
+
+/**
+ * The header the app sends on every call to analytics, naming its own version (the app contract,
+ * app/src/app.ts): Gateway API's mesh route to analytics matches on it.
+ */
+export const APP_VERSION_HEADER = "x-voting-app-version";

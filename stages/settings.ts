@@ -5,6 +5,7 @@
  */
 import { HelmValues, ISTIO_CHARTS, IstioChart, isHelmValues } from "./istioCharts";
 import { STAGE_NAMES, StageName } from "./model";
+import { TRAFFIC_APIS, TrafficApi } from "./traffic/router";
 import { BUILT_WORKLOADS, imageTagKey, PROJECT, workloadName } from "./names";
 
 export const CLUSTER_MODES = ["aks", "kubeconfig"] as const;
@@ -13,6 +14,14 @@ export type ClusterMode = (typeof CLUSTER_MODES)[number];
 /** Types of the ingress gateway's Service: LoadBalancer on AKS, NodePort or ClusterIP on plain kind. */
 export const GATEWAY_SERVICE_TYPES = ["LoadBalancer", "NodePort", "ClusterIP"] as const;
 export type GatewayServiceType = (typeof GATEWAY_SERVICE_TYPES)[number];
+
+/**
+ * Where Gateway API's CRDs come from (traffic.api=gateway-api): `install` registers the standard
+ * channel at the version Istio supports (stages/gatewayApi.ts); `cluster`: the cluster has them
+ * already (a managed mesh, or another owner), and the program leaves them alone.
+ */
+export const GATEWAY_API_CRD_SOURCES = ["install", "cluster"] as const;
+export type GatewayApiCrdSource = (typeof GATEWAY_API_CRD_SOURCES)[number];
 
 export interface ImageSettings {
     /** Build app/Dockerfile and push (to a new ACR in aks mode, else to `registry`). */
@@ -62,6 +71,12 @@ export interface Settings {
          * hub, resource requests, ...
          */
         values: Record<IstioChart, HelmValues>;
+    };
+    traffic: {
+        api: TrafficApi;
+        /** Gateway API's GatewayClass: istio, or the class a managed mesh provides. */
+        gatewayClass: string;
+        gatewayApiCrds: GatewayApiCrdSource;
     };
     images: ImageSettings;
     data: {
@@ -182,6 +197,17 @@ export function parseSettings(get: ConfigLookup): Settings {
             );
         }
     }
+    const traffic: Settings["traffic"] = {
+        api: oneOf(get, "traffic.api", TRAFFIC_APIS),
+        gatewayClass: required(get, "traffic.gatewayClass", "a GatewayClass name such as istio"),
+        gatewayApiCrds: oneOf(get, "traffic.gatewayApiCrds", GATEWAY_API_CRD_SOURCES),
+    };
+    if (!/^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$/.test(traffic.gatewayClass))
+        throw new SettingError(
+            "traffic.gatewayClass",
+            traffic.gatewayClass,
+            "a GatewayClass name such as istio (lower-case letters, digits, '-' and '.')",
+        );
     const tags: Record<string, string> = {};
     for (const ref of BUILT_WORKLOADS) {
         tags[workloadName(ref)] = required(get, imageTagKey(ref), "an image tag");
@@ -217,7 +243,7 @@ export function parseSettings(get: ConfigLookup): Settings {
         );
     }
     const data = { protect: boolean(get, "data.protect") };
-    return { stage, canaryWeight, appReplicas, cluster, istio, images, data };
+    return { stage, canaryWeight, appReplicas, cluster, istio, traffic, images, data };
 }
 
 /**

@@ -56,6 +56,13 @@ export function parseCookies(header: string | undefined): Map<string, string> {
 
 const analyticsAgent = new http.Agent({ keepAlive: true, maxSockets: 64 });
 
+/**
+ * The header naming the app version on every call to analytics: Gateway API's mesh routes match on
+ * it to send each app version to its own analytics version (Gateway API routes cannot match on the
+ * calling workload, as Istio's VirtualService `sourceLabels` do).
+ */
+export const APP_VERSION_HEADER = "x-voting-app-version";
+
 /** GET http://ANALYTICS_HOST:ANALYTICS_PORT/analytics → its `text`, or null when unreachable. */
 export function fetchAnalyticsText(config: Config, headers: Record<string, string>): Promise<string | null> {
     return new Promise((resolve) => {
@@ -72,7 +79,7 @@ export function fetchAnalyticsText(config: Config, headers: Record<string, strin
                 port: config.analyticsPort,
                 path: "/analytics",
                 method: "GET",
-                headers: { accept: "application/json", ...headers },
+                headers: { accept: "application/json", ...headers, [APP_VERSION_HEADER]: config.version },
                 agent: analyticsAgent,
                 timeout: ANALYTICS_TIMEOUT_MS,
             },

@@ -1,4 +1,5 @@
-// The app forwards exactly the tracing headers to analytics (never cookies), and still
+// The app forwards exactly the tracing headers to analytics (never cookies), adds its own version
+// (x-voting-app-version), and still
 // renders when analytics is unreachable. App settings TITLE/SHOWDETAILS/FEATUREFLAG.
 
 import assert from "node:assert/strict";
@@ -61,6 +62,14 @@ describe("app → analytics", () => {
         assert.equal(got["x-b3-traceid"], "abc");
         assert.equal(got["x-request-id"], undefined);
         assert.equal(got.traceparent, undefined);
+    });
+
+    test("every call to analytics names the app version (Gateway API mesh routes match on it)", async () => {
+        fake.received.length = 0;
+        await request("GET", `${app.url}/`, { headers: { "x-voting-app-version": "9.9" } });
+        const got = fake.received[0]!;
+        // Its own version, whatever the caller sent.
+        assert.equal(got["x-voting-app-version"], "1.0");
     });
 
     test("analytics text is escaped and kept on one line", async () => {

@@ -1,0 +1,83 @@
+import * as fs from "fs";
+import * as path from "path";
+import * as k8s from "@pulumi/kubernetes";
+import * as pulumi from "@pulumi/pulumi";
+import {
+    GATEWAY_API_CRDS_FILE,
+    gatewayApiBundleVersion,
+    GatewayApiChannelFile,
+    KubernetesManifest,
+} from "../stages/gatewayApi";
+
+/** Every object of the vendored standard channel (CRDs, the safe-upgrades admission policy and its binding). */
+function gatewayApiStandardChannel(): KubernetesManifest[] {
+    const file = JSON.parse(fs.readFileSync(path.join(__dirname, "..", GATEWAY_API_CRDS_FILE), "utf8"));
+    return (file as GatewayApiChannelFile).objects;
+}
+
+/** What the API server reports (a CRD's accepted names, stored versions) is not part of what is applied. */
+function withoutStatus(manifest: KubernetesManifest): KubernetesManifest {
+    const copy = { ...manifest };
+    delete copy.status;
+    return copy;
+}
+
+/**
+ * Gateway API's standard channel (its CRDs and the safe-upgrades admission policy), at the version
+ * the program's Istio supports. Retained on delete: switching the stack back to traffic.api=istio
+ * forgets them instead of deleting them, since deleting a CRD deletes every object of its kind in
+ * the cluster, including other owners' routes.
+ */
+export class GatewayApiCrds extends pulumi.ComponentResource {
+    public readonly version: pulumi.Output<string>;
+    public readonly crdNames: pulumi.Output<string[]>;
+
+    /**
+     * @param name logical name; children are named after it
+     * @param opts standard component options: give the Kubernetes provider through `providers`
+     */
+    constructor(name: string, opts?: pulumi.ComponentResourceOptions) {
+        super("voting:traffic:GatewayApiCrds", name, {}, opts);
+        const childOpts = { parent: this, retainOnDelete: true };
+        const crds: k8s.apiextensions.v1.CustomResourceDefinition[] = [];
+        const policies: pulumi.Resource[] = [];
+        const standardChannel = gatewayApiStandardChannel();
+        for (const manifest of standardChannel.map(withoutStatus)) {
+            const objectName = manifest.metadata.name;
+            switch (manifest.kind) {
+                case "CustomResourceDefinition":
+                    crds.push(
+                        new k8s.apiextensions.v1.CustomResourceDefinition(
+                            objectName,
+                            manifest as unknown as k8s.apiextensions.v1.CustomResourceDefinitionArgs,
+                            childOpts,
+                        ),
+                    );
+                    break;
+                case "ValidatingAdmissionPolicy":
+                    policies.push(
+                        new k8s.admissionregistration.v1.ValidatingAdmissionPolicy(
+                            objectName,
+                            manifest as unknown as k8s.admissionregistration.v1.ValidatingAdmissionPolicyArgs,
+                            childOpts,
+                        ),
+                    );
+                    break;
+                case "ValidatingAdmissionPolicyBinding":
+                    policies.push(
+                        new k8s.admissionregistration.v1.ValidatingAdmissionPolicyBinding(
+                            objectName,
+                            manifest as unknown as k8s.admissionregistration.v1.ValidatingAdmissionPolicyBindingArgs,
+                            { ...childOpts, dependsOn: policies.slice() },
+                        ),
+                    );
+                    break;
+                default:
+                    throw new Error(`Gateway API's standard channel holds a ${manifest.kind}: teach GatewayApiCrds it`);
+            }
+        }
+        this.version = pulumi.output(gatewayApiBundleVersion(standardChannel));
+        this.crdNames = pulumi.all(crds.map((crd) => crd.metadata.name));
+        this.registerOutputs({ version: this.version, crdNames: this.crdNames });
+    }
+}
