@@ -49,6 +49,20 @@ describe("bad settings stop the program before any resource is registered", () =
     it("a missing image registry", () => rejects({ "images.registry": "" }, /images\.registry = ""/, /registry/));
     it("the deleted sample images are refused", () =>
         rejects({ "images.registry": "mcr.microsoft.com/aks/samples/voting" }, /deleted in 2023/));
+    it("an unknown traffic API lists the valid ones", () =>
+        rejects({ "traffic.api": "smi" }, /aks-istio-canary:traffic\.api = "smi"/, /one of istio, gateway-api/));
+    it("a GatewayClass name that is not a Kubernetes name", () =>
+        rejects(
+            { "traffic.api": "gateway-api", "traffic.gatewayClass": "Istio Class" },
+            /traffic\.gatewayClass = "Istio Class"/,
+            /GatewayClass name/,
+        ));
+    it("an unknown source of Gateway API's CRDs lists the valid ones", () =>
+        rejects(
+            { "traffic.api": "gateway-api", "traffic.gatewayApiCrds": "latest" },
+            /traffic\.gatewayApiCrds = "latest"/,
+            /one of install, cluster/,
+        ));
     it("an unknown gateway Service type lists the valid ones", () =>
         rejects(
             { "istio.gatewayServiceType": "Ingress" },
