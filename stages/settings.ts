@@ -208,6 +208,12 @@ export function parseSettings(get: ConfigLookup): Settings {
             traffic.gatewayClass,
             "a GatewayClass name such as istio (lower-case letters, digits, '-' and '.')",
         );
+    if (traffic.api === "gateway-api" && istio.revision && /^asm-\d+-\d+$/.test(istio.revision))
+        throw new SettingError(
+            "traffic.api",
+            traffic.api,
+            `istio while istio.revision is the AKS Istio add-on's (${istio.revision}): the add-on takes Gateway API at the ingress only, and from lockdown on the stages route inside the mesh (app -> analytics); install Istio with the program (istio.install=true) to use gateway-api`,
+        );
     const tags: Record<string, string> = {};
     for (const ref of BUILT_WORKLOADS) {
         tags[workloadName(ref)] = required(get, imageTagKey(ref), "an image tag");

@@ -57,6 +57,12 @@ describe("bad settings stop the program before any resource is registered", () =
             /traffic\.gatewayClass = "Istio Class"/,
             /GatewayClass name/,
         ));
+    it("gateway-api on the AKS Istio add-on (ingress only) is refused, saying why", () =>
+        rejects(
+            { "traffic.api": "gateway-api", "istio.install": "false", "istio.revision": "asm-1-30" },
+            /traffic\.api = "gateway-api"/,
+            /Gateway API at the ingress only/,
+        ));
     it("an unknown source of Gateway API's CRDs lists the valid ones", () =>
         rejects(
             { "traffic.api": "gateway-api", "traffic.gatewayApiCrds": "latest" },
