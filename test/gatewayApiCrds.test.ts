@@ -16,6 +16,7 @@ import {
     GatewayApiChannelFile,
     gatewayApiVersionOfIstio,
 } from "../stages/gatewayApi";
+import { APP_VERSION_HEADER } from "../stages/names";
 
 const ROOT = path.resolve(__dirname, "..");
 const vendored = JSON.parse(fs.readFileSync(path.join(ROOT, GATEWAY_API_CRDS_FILE), "utf8")) as GatewayApiChannelFile;
@@ -128,5 +129,15 @@ describe("Gateway API's CRDs in the program", () => {
         assert.deepEqual(gateway.inputs.spec.addresses, [
             { type: "Hostname", value: "edge.edge-system.svc.cluster.local" },
         ]);
+    });
+});
+
+describe("the app contract Gateway API's mesh route relies on", () => {
+    it("the header the mesh route matches is the one the app sends (app/src/app.ts), with its own version", () => {
+        const source = fs.readFileSync(path.join(ROOT, "app/src/app.ts"), "utf8");
+        const declared = /export const APP_VERSION_HEADER = "([^"]+)"/.exec(source);
+        assert.ok(declared, "app/src/app.ts declares no APP_VERSION_HEADER");
+        assert.equal(declared[1], APP_VERSION_HEADER);
+        assert.match(source, /\[APP_VERSION_HEADER\]: config\.version/, "the app no longer sends its version");
     });
 });
