@@ -153,6 +153,7 @@ export = async () => {
             gatewayClassName: settings.traffic.gatewayClass,
             gatewaySelector: istio.gatewaySelector,
             gatewayService: istio.gatewayService,
+            gatewayNamespace: settings.istio.gatewayNamespace,
             meshReady: istio.readyForMeshObjects,
             trafficApiReady: gatewayApiCrds ? [gatewayApiCrds] : [],
             istioRevision: settings.istio.revision,

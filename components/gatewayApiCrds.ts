@@ -22,11 +22,24 @@ function withoutStatus(manifest: KubernetesManifest): KubernetesManifest {
     return copy;
 }
 
+/** Server-side apply takes the fields over from whichever manager (an earlier stack, kubectl) set them. */
+function withPatchForce(manifest: KubernetesManifest): KubernetesManifest {
+    const { metadata } = manifest;
+    return {
+        ...manifest,
+        metadata: { ...metadata, annotations: { ...metadata.annotations, "pulumi.com/patchForce": "true" } },
+    };
+}
+
 /**
  * Gateway API's standard channel (its CRDs and the safe-upgrades admission policy), at the version
- * the program's Istio supports. Retained on delete: switching the stack back to traffic.api=istio
+ * the program's Istio supports.
+ *
+ * Applied as `*Patch` resources (server-side apply, which creates an object that is missing and
+ * takes over one that exists) and retained on delete: switching the stack to traffic.api=istio
  * forgets them instead of deleting them, since deleting a CRD deletes every object of its kind in
- * the cluster, including other owners' routes.
+ * the cluster, including other owners' routes; switching back finds them there, where a plain
+ * create would fail with AlreadyExists (provider 4.29 on).
  */
 export class GatewayApiCrds extends pulumi.ComponentResource {
     public readonly version: pulumi.Output<string>;
@@ -39,35 +52,35 @@ export class GatewayApiCrds extends pulumi.ComponentResource {
     constructor(name: string, opts?: pulumi.ComponentResourceOptions) {
         super("voting:traffic:GatewayApiCrds", name, {}, opts);
         const childOpts = { parent: this, retainOnDelete: true };
-        const crds: k8s.apiextensions.v1.CustomResourceDefinition[] = [];
+        const crds: k8s.apiextensions.v1.CustomResourceDefinitionPatch[] = [];
         const policies: pulumi.Resource[] = [];
         const standardChannel = gatewayApiStandardChannel();
-        for (const manifest of standardChannel.map(withoutStatus)) {
+        for (const manifest of standardChannel.map(withoutStatus).map(withPatchForce)) {
             const objectName = manifest.metadata.name;
             switch (manifest.kind) {
                 case "CustomResourceDefinition":
                     crds.push(
-                        new k8s.apiextensions.v1.CustomResourceDefinition(
+                        new k8s.apiextensions.v1.CustomResourceDefinitionPatch(
                             objectName,
-                            manifest as unknown as k8s.apiextensions.v1.CustomResourceDefinitionArgs,
+                            manifest as unknown as k8s.apiextensions.v1.CustomResourceDefinitionPatchArgs,
                             childOpts,
                         ),
                     );
                     break;
                 case "ValidatingAdmissionPolicy":
                     policies.push(
-                        new k8s.admissionregistration.v1.ValidatingAdmissionPolicy(
+                        new k8s.admissionregistration.v1.ValidatingAdmissionPolicyPatch(
                             objectName,
-                            manifest as unknown as k8s.admissionregistration.v1.ValidatingAdmissionPolicyArgs,
+                            manifest as unknown as k8s.admissionregistration.v1.ValidatingAdmissionPolicyPatchArgs,
                             childOpts,
                         ),
                     );
                     break;
                 case "ValidatingAdmissionPolicyBinding":
                     policies.push(
-                        new k8s.admissionregistration.v1.ValidatingAdmissionPolicyBinding(
+                        new k8s.admissionregistration.v1.ValidatingAdmissionPolicyBindingPatch(
                             objectName,
-                            manifest as unknown as k8s.admissionregistration.v1.ValidatingAdmissionPolicyBindingArgs,
+                            manifest as unknown as k8s.admissionregistration.v1.ValidatingAdmissionPolicyBindingPatchArgs,
                             { ...childOpts, dependsOn: policies.slice() },
                         ),
                     );
@@ -77,7 +90,7 @@ export class GatewayApiCrds extends pulumi.ComponentResource {
             }
         }
         this.version = pulumi.output(gatewayApiBundleVersion(standardChannel));
-        this.crdNames = pulumi.all(crds.map((crd) => crd.metadata.name));
+        this.crdNames = pulumi.all(crds.map((crd) => crd.metadata.apply((m) => m!.name!)));
         this.registerOutputs({ version: this.version, crdNames: this.crdNames });
     }
 }

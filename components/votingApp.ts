@@ -17,7 +17,7 @@ import {
     WorkloadRef,
 } from "../stages/model";
 import { APP_NAMESPACE, APP_PORT, MYSQL_DATABASE, MYSQL_USER, workloadName } from "../stages/names";
-import { TrafficObject, TrafficRoute, TrafficRouter } from "../stages/traffic";
+import { TrafficNamespaces, TrafficObject, TrafficRoute, TrafficRouter } from "../stages/traffic";
 
 /** The schema and first rows of the votes database, run by MySQL at its first start. */
 const MYSQL_INIT_SQL = path.join(__dirname, "..", "app", "sql", "init.sql");
@@ -37,6 +37,8 @@ export interface VotingAppArgs {
     gatewaySelector: pulumi.Input<Record<string, string>>;
     /** The ingress gateway's Service (made by the gateway release). */
     gatewayService: pulumi.Input<{ name: string; namespace: string }>;
+    /** The ingress gateway's namespace (istio.gatewayNamespace): Gateway API's Gateway lives there. */
+    gatewayNamespace: string;
     /** Istio must be ready (CRDs, istiod for injection) before the namespace's objects. */
     meshReady: pulumi.Input<pulumi.Resource>[];
     /** The traffic API's own CRDs, when the program installs them (Gateway API's). */
@@ -252,9 +254,14 @@ export class VotingApp extends pulumi.ComponentResource {
         const trafficOpts = { ...k8sOpts, dependsOn: [...args.meshReady, ...args.trafficApiReady] };
         // Pulumi names: the object's name, routes suffixed by their kind (voting-app-virtualservice,
         // voting-app-httproute), Services by "-service" beside the component's own Service.
-        const register = (object: TrafficObject, dependsOn: pulumi.Input<pulumi.Resource>[]) => {
+        const namespaces: TrafficNamespaces = { app: APP_NAMESPACE, gateway: args.gatewayNamespace };
+        const register = (
+            object: TrafficObject,
+            dependsOn: pulumi.Input<pulumi.Resource>[],
+            namespace: pulumi.Input<string> = ns,
+        ) => {
             const opts = { ...trafficOpts, dependsOn: [...trafficOpts.dependsOn, ...dependsOn] };
-            const metadata = meta(object.name, object.labels);
+            const metadata = { ...meta(object.name, object.labels), namespace };
             if (object.apiVersion === "v1" && object.kind === "Service")
                 return new k8s.core.v1.Service(`${object.name}-service`, { metadata, spec: object.spec }, opts);
             const resourceName = ["Gateway", "DestinationRule"].includes(object.kind)
@@ -270,8 +277,9 @@ export class VotingApp extends pulumi.ComponentResource {
             podSelector: args.gatewaySelector,
             service: args.gatewayService,
             gatewayClassName: args.gatewayClassName,
+            appNamespace: APP_NAMESPACE,
         };
-        const { reads, spec: gatewaySpec, ...gatewayObject } = router.gateway;
+        const { reads, spec: gatewaySpec, namespace: gatewayIn, ...gatewayObject } = router.gateway;
         const read = Object.fromEntries(reads.map((key) => [key, ingress[key]]));
         const gateway = register(
             {
@@ -279,10 +287,11 @@ export class VotingApp extends pulumi.ComponentResource {
                 spec: pulumi.output(read).apply(gatewaySpec) as unknown as Record<string, unknown>,
             },
             [],
+            gatewayIn === "app" ? ns : namespaces.gateway,
         );
 
         const backends = new Map<string, pulumi.CustomResource>();
-        for (const backend of router.versionBackends(plan, APP_NAMESPACE)) {
+        for (const backend of router.versionBackends(plan, namespaces)) {
             backends.set(`${backend.workload.component}@${backend.workload.version}`, register(backend, []));
         }
 
@@ -297,12 +306,12 @@ export class VotingApp extends pulumi.ComponentResource {
         const registerRoute = (route: TrafficRoute, dependsOn: pulumi.Resource[]) =>
             register(route, [...servedBy(route), ...dependsOn]);
 
-        const ingressRoute = router.ingressRoute(plan, APP_NAMESPACE);
+        const ingressRoute = router.ingressRoute(plan, namespaces);
         // Without version backends the ingress route reaches every app pod: wait for them all.
         const appPods = plan.workloads
             .filter((wl) => wl.component === "voting-app")
             .map((wl) => deployments.get(`${wl.component}@${wl.version}`)!);
-        const inner = router.meshRoutes(plan, APP_NAMESPACE);
+        const inner = router.meshRoutes(plan, namespaces);
         let routes: pulumi.CustomResource[];
         if (plan.changeOrder === "expand") {
             const innerResources = inner.map((route) => registerRoute(route, []));

@@ -447,6 +447,9 @@ export async function runProgram(
 }
 
 /** Kubernetes kinds in the order `render` prints them (then by name). */
+/** The component type VotingApp registers (components/votingApp.ts). */
+const VOTING_APP_TYPE = "voting:app:VotingApp";
+
 export const KIND_ORDER = [
     "Namespace",
     "Secret",
@@ -486,19 +489,24 @@ export function inNamespace(objects: KubernetesObject[], namespace: string = APP
 }
 
 /**
- * The app stack of a run: every Kubernetes object in the app namespace (the Istio Gateway
- * included) and the namespace itself, sorted deterministically.
+ * The app stack of a run: every Kubernetes object in the app namespace and the namespace itself,
+ * and what VotingApp registers elsewhere (Gateway API's Gateway, which lives beside the ingress
+ * gateway's Service), sorted deterministically.
  */
 export function appObjects(run: ProgramRun, namespace: string = APP_NAMESPACE): KubernetesObject[] {
-    const objects = inNamespace(
-        run.resources.map(asKubernetesObject).filter((o): o is KubernetesObject => o !== undefined),
-        namespace,
-    );
+    const votingApps = new Set(run.resources.filter((r) => r.type === VOTING_APP_TYPE).map((r) => r.urn));
+    const registered = run.resources.flatMap((r) => {
+        const object = asKubernetesObject(r);
+        return object ? [{ object, ofTheApp: r.parent !== undefined && votingApps.has(r.parent) }] : [];
+    });
+    const inTheNamespace = new Set(inNamespace(registered.map((r) => r.object), namespace));
+    const objects = registered.filter((r) => inTheNamespace.has(r.object) || r.ofTheApp).map((r) => r.object);
     const rank = (kind: string) => (KIND_ORDER.includes(kind) ? KIND_ORDER.indexOf(kind) : KIND_ORDER.length);
     return objects.sort(
         (a, b) =>
             rank(a.kind) - rank(b.kind) ||
             a.kind.localeCompare(b.kind) ||
-            a.metadata.name.localeCompare(b.metadata.name),
+            a.metadata.name.localeCompare(b.metadata.name) ||
+            (a.metadata.namespace ?? "").localeCompare(b.metadata.namespace ?? ""),
     );
 }

@@ -13,7 +13,7 @@
 import { ingressRules, ingressTargets, meshRoutesInto } from "../meshManifests";
 import { Component, subsetName, StagePlan, Version } from "../model";
 import { APP_GATEWAY_NAME, APP_PORT, APP_VERSION_HEADER } from "../names";
-import type { IngressGateway, TrafficRoute, TrafficRouter, VersionBackend } from "./router";
+import type { IngressGateway, TrafficNamespaces, TrafficRoute, TrafficRouter, VersionBackend } from "./router";
 
 const GATEWAY_API = "gateway.networking.k8s.io/v1";
 /** The Gateway's one listener: plain HTTP on port 80, as Istio's Gateway server. */
@@ -46,14 +46,14 @@ function versionServices(plan: StagePlan): VersionBackend[] {
     );
 }
 
-function ingressHttpRoute(plan: StagePlan): TrafficRoute {
+function ingressHttpRoute(plan: StagePlan, namespaces: TrafficNamespaces): TrafficRoute {
     const rules = ingressRules(plan);
     return {
         apiVersion: GATEWAY_API,
         kind: "HTTPRoute",
         name: "voting-app",
         spec: {
-            parentRefs: [{ name: APP_GATEWAY_NAME, sectionName: LISTENER }],
+            parentRefs: [{ name: APP_GATEWAY_NAME, namespace: namespaces.gateway, sectionName: LISTENER }],
             // Rules are tried in order where their matches tie (one header each, the flag's first),
             // and a rule with matches outranks the default one, which has none.
             rules: rules.map((rule) => ({
@@ -119,7 +119,10 @@ export const gatewayApiRouter: TrafficRouter = {
         apiVersion: GATEWAY_API,
         kind: "Gateway",
         name: APP_GATEWAY_NAME,
-        reads: ["service", "gatewayClassName"],
+        // Beside the gateway's Service: Istio binds a Hostname address only to a Service in the
+        // Gateway's own namespace (elsewhere: AddressNotUsable, IST0171, and nothing is served).
+        namespace: "gateway",
+        reads: ["service", "gatewayClassName", "appNamespace"],
         spec: (ingress: Partial<IngressGateway>) => ({
             gatewayClassName: ingress.gatewayClassName,
             // Istio's "manual deployment": bound to the gateway the program installs (or the one
@@ -131,12 +134,23 @@ export const gatewayApiRouter: TrafficRouter = {
                     value: `${ingress.service!.name}.${ingress.service!.namespace}.svc.cluster.local`,
                 },
             ],
+            // The routes come from the app's namespace only (every namespace carries its name as a label).
             listeners: [
-                { name: LISTENER, port: 80, protocol: "HTTP", allowedRoutes: { namespaces: { from: "Same" } } },
+                {
+                    name: LISTENER,
+                    port: 80,
+                    protocol: "HTTP",
+                    allowedRoutes: {
+                        namespaces: {
+                            from: "Selector",
+                            selector: { matchLabels: { "kubernetes.io/metadata.name": ingress.appNamespace } },
+                        },
+                    },
+                },
             ],
         }),
     },
-    versionBackends: (plan: StagePlan) => versionServices(plan),
-    ingressRoute: (plan: StagePlan) => ingressHttpRoute(plan),
-    meshRoutes: (plan: StagePlan) => meshHttpRoutes(plan),
+    versionBackends: (plan) => versionServices(plan),
+    ingressRoute: ingressHttpRoute,
+    meshRoutes: (plan) => meshHttpRoutes(plan),
 };

@@ -117,13 +117,14 @@ export const istioApiRouter: TrafficRouter = {
         apiVersion: NETWORKING,
         kind: "Gateway",
         name: APP_GATEWAY_NAME,
+        namespace: "app",
         reads: ["podSelector"],
         spec: (ingress: Partial<IngressGateway>) => ({
             selector: ingress.podSelector,
             servers: [{ port: { number: 80, name: "http", protocol: "HTTP" }, hosts: ["*"] }],
         }),
     },
-    versionBackends: destinationRuleFragments,
-    ingressRoute: ingressVirtualService,
-    meshRoutes: serviceVirtualServices,
+    versionBackends: (plan, namespaces) => destinationRuleFragments(plan, namespaces.app),
+    ingressRoute: (plan, namespaces) => ingressVirtualService(plan, namespaces.app),
+    meshRoutes: (plan, namespaces) => serviceVirtualServices(plan, namespaces.app),
 };

@@ -10,7 +10,13 @@ export const TRAFFIC_APIS = ["istio", "gateway-api"] as const;
 /** istio: Istio's Gateway, VirtualService and DestinationRule. gateway-api: Kubernetes Gateway API. */
 export type TrafficApi = (typeof TRAFFIC_APIS)[number];
 
-/** A namespaced Kubernetes object a router asks for (the namespace is the app's). */
+/** Where the traffic objects live: the app's namespace, and the ingress gateway's (istio.gatewayNamespace). */
+export interface TrafficNamespaces {
+    app: string;
+    gateway: string;
+}
+
+/** A namespaced Kubernetes object a router asks for (in the app's namespace unless it says otherwise). */
 export interface TrafficObject {
     apiVersion: string;
     kind: string;
@@ -35,20 +41,27 @@ export interface IngressGateway {
     service: { name: string; namespace: string };
     /** Gateway API's GatewayClass (traffic.gatewayClass). */
     gatewayClassName: string;
+    /** The app's namespace, whose routes the gateway takes. */
+    appNamespace: string;
 }
 
 export interface TrafficRouter {
     api: TrafficApi;
     /** The object that binds the app to the ingress gateway's port 80 (its spec from the gateway the mesh made). */
     gateway: Omit<TrafficObject, "spec"> & {
+        /**
+         * The namespace it lives in: Istio's Gateway selects the gateway's pods from the app's namespace;
+         * Istio binds a Gateway API Gateway's Hostname address only to a Service in its own namespace.
+         */
+        namespace: keyof TrafficNamespaces;
         /** What of the ingress gateway the spec reads (so that a preview waits on nothing else). */
         reads: (keyof IngressGateway)[];
         spec(ingress: Partial<IngressGateway>): Record<string, unknown>;
     };
     /** One per version a route of the plan names (none where Services' round robin routes). */
-    versionBackends(plan: StagePlan, namespace: string): VersionBackend[];
+    versionBackends(plan: StagePlan, namespaces: TrafficNamespaces): VersionBackend[];
     /** Who among users reaches which app version: bound to the gateway. */
-    ingressRoute(plan: StagePlan, namespace: string): TrafficRoute;
+    ingressRoute(plan: StagePlan, namespaces: TrafficNamespaces): TrafficRoute;
     /** Service-to-service routes inside the mesh (mesh-routing stages only). */
-    meshRoutes(plan: StagePlan, namespace: string): TrafficRoute[];
+    meshRoutes(plan: StagePlan, namespaces: TrafficNamespaces): TrafficRoute[];
 }
