@@ -15,9 +15,23 @@ export interface Step {
     after?: RegisteredResource;
 }
 
+/**
+ * Kinds two traffic APIs both name: Gateway API's `Gateway` is labelled with its group, as kubectl
+ * qualifies a kind (`Gateway.gateway.networking.k8s.io/voting-app-gateway`), so that a step that
+ * switches API reads as one Gateway created and another deleted; Istio's keeps the plain kind.
+ */
+const QUALIFIED_KINDS: Record<string, string[]> = { "gateway.networking.k8s.io": ["Gateway"] };
+
+/** `Kind/name` of a Kubernetes object (the kind qualified by its group where QUALIFIED_KINDS says). */
+export function objectLabel(o: { apiVersion: string; kind: string; metadata: { name: string } }): string {
+    const group = o.apiVersion.includes("/") ? o.apiVersion.split("/")[0] : "";
+    const kind = QUALIFIED_KINDS[group]?.includes(o.kind) ? `${o.kind}.${group}` : o.kind;
+    return `${kind}/${o.metadata.name}`;
+}
+
 export function label(r: RegisteredResource): string {
     const o = asKubernetesObject(r);
-    return o ? `${o.kind}/${o.metadata.name}` : `${r.type.split(":").pop()}/${r.name}`;
+    return o ? objectLabel(o) : `${r.type.split(":").pop()}/${r.name}`;
 }
 
 const comparable = (r: RegisteredResource) => JSON.stringify(r.inputs);

@@ -3,8 +3,12 @@
  *
  * Prints, as Markdown, how one `pulumi up` from one stage to another moves users' traffic: which
  * app, analytics and storage versions serve users without and with the flag cookie before and
- * after (with weights), the objects created, updated and deleted, and the order the engine applies
- * them in (make before break). It warns when the step is not to a neighbouring stage.
+ * after (with weights), the traffic API each side uses (traffic.api), the objects created, updated
+ * and deleted (and those only forgotten: retainOnDelete), and the order the engine applies them in
+ * (make before break). It warns when the step is not to a neighbouring stage, and when it changes
+ * both the stage and the traffic API. `--from-config` / `--to-config` set one side's settings
+ * (over `--config`, which sets both): a switch of traffic API is
+ * `--from-config traffic.api=istio --to-config traffic.api=gateway-api`.
  *
  * Who is served what comes from the stage model (`userChains`); the objects and their order come
  * from the program's own registrations under Pulumi's mock runtime, the path `render` and
@@ -26,15 +30,21 @@ import {
 } from "../stages/model";
 import { FEATURE_FLAG_COOKIE } from "../stages/meshManifests";
 import { PROJECT } from "../stages/names";
+import type { TrafficApi } from "../stages/traffic/router";
 import { closure, diff, Step } from "./changes";
 import { configPairs, ProgramRun, runProgram, StackConfig } from "./runProgram";
 
-/** One side of the step: the stage, the weight it runs with, the program's registrations there. */
+/** One side of the step: the stage, the weight it runs with, the traffic API, the program's registrations there. */
 export interface PlanSide {
     plan: StagePlan;
     canaryWeight: number;
+    trafficApi: TrafficApi;
     run: ProgramRun;
 }
+
+/** A delete that leaves the cluster's object in place: retainOnDelete, or a component (it has none). */
+const forgets = (s: Step) => s.kind === "delete" && (s.before!.retainOnDelete || !s.before!.custom);
+const stepKind = (s: Step) => (forgets(s) ? "forget" : s.kind);
 
 const ENGINE_NAMES = { redis: "Redis", mysql: "MySQL" } as const;
 
@@ -63,9 +73,10 @@ function waves(steps: Step[], from: ProgramRun, to: ProgramRun): Step[][] {
         return result;
     };
     return [
-        ...layer(forward, (s, o) => newDeps.get(s.urn)?.has(o.urn) ?? false),
-        // A delete waits until whatever depended on it (in the old state) is gone.
-        ...layer(deletes, (s, o) => oldDeps.get(o.urn)?.has(s.urn) ?? false),
+        // A child is registered after its parent (a component: GatewayApiCrds' CRDs).
+        ...layer(forward, (s, o) => (newDeps.get(s.urn)?.has(o.urn) ?? false) || s.after?.parent === o.urn),
+        // A delete waits until whatever depended on it (in the old state) is gone; a parent, its children.
+        ...layer(deletes, (s, o) => (oldDeps.get(o.urn)?.has(s.urn) ?? false) || o.before?.parent === s.urn),
     ];
 }
 
@@ -76,13 +87,39 @@ const listOf = (steps: Step[]) =>
         .map((l) => `\`${l}\``)
         .join(", ");
 
+/** The steps of `pulumi up` from one side to the other that change something. */
+const steps = (from: PlanSide, to: PlanSide): Step[] => diff(from.run, to.run).filter((s) => s.kind !== "same");
+
 /** The Markdown summary of the step `from` → `to`. */
 export function trafficSummary(from: PlanSide, to: PlanSide): string {
     const lines: string[] = [];
     const [a, b] = [from.plan.stage, to.plan.stage];
     lines.push(`## Traffic change: ${sideTitle(from)} → ${sideTitle(to)}`, "");
 
-    if (a.name === b.name && from.canaryWeight === to.canaryWeight) {
+    const switchesApi = from.trafficApi !== to.trafficApi;
+    if (switchesApi) {
+        const sameStage = a.name === b.name && from.canaryWeight === to.canaryWeight;
+        lines.push(
+            `> **Traffic API:** \`${from.trafficApi}\` → \`${to.trafficApi}\`: the step creates the \`${to.trafficApi}\` objects listed below`,
+            `> before it deletes the \`${from.trafficApi}\` ones (deletes run last)${sameStage ? "; the workloads and the ingress address stay" : ""}.`,
+        );
+        if (!sameStage)
+            lines.push(
+                ">",
+                "> **Warning:** this step also changes the stage or the weight. Switch the traffic API alone, at one",
+                "> stage, and change the stage in another `pulumi up`: the project's tests hold a switch to make before",
+                "> break at one stage only.",
+            );
+        if (steps(from, to).some((s) => forgets(s) && s.before!.custom))
+            lines.push(
+                ">",
+                "> Gateway API's CRDs leave the stack but stay in the cluster (retainOnDelete: deleting a CRD deletes",
+                "> every object of its kind, other owners' too). A later switch back to `gateway-api` finds them there:",
+                "> set `traffic.gatewayApiCrds=cluster` for it, or `pulumi import` them.",
+            );
+        lines.push("");
+    }
+    if (a.name === b.name && from.canaryWeight === to.canaryWeight && !switchesApi) {
         lines.push("> No change of stage or weight: `pulumi up` keeps users where they are.", "");
     } else if (a.name !== b.name && !neighbours(a.name).some((n) => n.name === b.name)) {
         const skipped = STAGES.filter(
@@ -104,11 +141,12 @@ export function trafficSummary(from: PlanSide, to: PlanSide): string {
         `| without the flag cookie | ${cell(from, false)} | ${cell(to, false)} |`,
         `| with \`${FEATURE_FLAG_COOKIE}\` | ${cell(from, true)} | ${cell(to, true)} |`,
         `| mTLS in the namespace | ${mtls(from)} | ${mtls(to)} |`,
+        `| traffic API | \`${from.trafficApi}\` | \`${to.trafficApi}\` |`,
         "",
     );
 
-    const steps = diff(from.run, to.run).filter((s) => s.kind !== "same");
-    const of = (kind: Step["kind"]) => steps.filter((s) => s.kind === kind);
+    const changes = steps(from, to);
+    const of = (kind: string) => changes.filter((s) => stepKind(s) === kind);
     lines.push("### Objects", "");
     for (const [kind, title] of [
         ["create", "created"],
@@ -118,14 +156,17 @@ export function trafficSummary(from: PlanSide, to: PlanSide): string {
         const these = of(kind);
         lines.push(`- ${title} (${these.length}): ${these.length ? listOf(these) : "none"}`);
     }
+    const forgotten = of("forget");
+    if (forgotten.length > 0)
+        lines.push(`- forgotten, left in the cluster (${forgotten.length}): ${listOf(forgotten)}`);
     lines.push("");
 
-    if (steps.length > 0) {
+    if (changes.length > 0) {
         lines.push("### Order (make before break)", "");
-        waves(steps, from.run, to.run).forEach((wave, i) => {
-            const parts = (["create", "update", "delete"] as const)
-                .filter((kind) => wave.some((s) => s.kind === kind))
-                .map((kind) => `${kind} ${listOf(wave.filter((s) => s.kind === kind))}`);
+        waves(changes, from.run, to.run).forEach((wave, i) => {
+            const parts = (["create", "update", "delete", "forget"] as const)
+                .filter((kind) => wave.some((s) => stepKind(s) === kind))
+                .map((kind) => `${kind} ${listOf(wave.filter((s) => stepKind(s) === kind))}`);
             lines.push(`${i + 1}. ${parts.join("; ")}`);
         });
         lines.push(
@@ -151,7 +192,8 @@ export async function planSide(
     const run = await runner({ ...config, stage, ...(canaryWeight === undefined ? {} : { canaryWeight }) });
     const name = run.outputs.stage as StageName;
     const weight = run.outputs.canaryWeight as number;
-    return { plan: planStage(name, { canaryWeight: weight }), canaryWeight: weight, run };
+    const trafficApi = run.outputs.trafficApi as TrafficApi;
+    return { plan: planStage(name, { canaryWeight: weight }), canaryWeight: weight, trafficApi, run };
 }
 
 /**
@@ -180,7 +222,7 @@ export function stackFileConfig(file: string): StackConfig {
 }
 
 async function main(argv: string[]): Promise<number> {
-    const usage = `usage: npm run --silent plan -- --from <${STAGE_NAMES.join("|")}> --to <stage> [--from-canary-weight N] [--canary-weight N] [--config key=value ...]\n       npm run --silent plan -- --from-stack-file <base Pulumi.<stack>.yaml> --to-stack-file <head Pulumi.<stack>.yaml>\n`;
+    const usage = `usage: npm run --silent plan -- --from <${STAGE_NAMES.join("|")}> --to <stage> [--from-canary-weight N] [--canary-weight N] [--config key=value ...] [--from-config key=value ...] [--to-config key=value ...]\n       npm run --silent plan -- --from-stack-file <base Pulumi.<stack>.yaml> --to-stack-file <head Pulumi.<stack>.yaml>\n`;
     let values;
     try {
         ({ values } = parseArgs({
@@ -193,6 +235,8 @@ async function main(argv: string[]): Promise<number> {
                 "from-stack-file": { type: "string" },
                 "to-stack-file": { type: "string" },
                 config: { type: "string", multiple: true },
+                "from-config": { type: "string", multiple: true },
+                "to-config": { type: "string", multiple: true },
                 help: { type: "boolean", short: "h" },
             },
             strict: true,
@@ -206,8 +250,12 @@ async function main(argv: string[]): Promise<number> {
         return 0;
     }
     let config: StackConfig;
+    let fromConfig: StackConfig;
+    let toConfig: StackConfig;
     try {
         config = configPairs(values.config ?? []);
+        fromConfig = configPairs(values["from-config"] ?? []);
+        toConfig = configPairs(values["to-config"] ?? []);
     } catch (err) {
         process.stderr.write(`plan: ${(err as Error).message}\n`);
         return 2;
@@ -229,8 +277,13 @@ async function main(argv: string[]): Promise<number> {
         const from = await planSide(fromStage, values["from-canary-weight"] ?? fromFile?.canaryWeight, {
             ...fromFile,
             ...config,
+            ...fromConfig,
         });
-        const to = await planSide(toStage, values["canary-weight"] ?? toFile?.canaryWeight, { ...toFile, ...config });
+        const to = await planSide(toStage, values["canary-weight"] ?? toFile?.canaryWeight, {
+            ...toFile,
+            ...config,
+            ...toConfig,
+        });
         process.stdout.write(trafficSummary(from, to));
         return 0;
     } catch (err) {

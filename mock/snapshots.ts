@@ -1,6 +1,7 @@
 /**
  * Committed snapshots of `render`'s output (snapshots/render/*.yaml): each stage at the default
- * settings, and the canary with a weighted share. A reviewer sees, in every pull request, the
+ * settings, and the canary with a weighted share, in each traffic API (gateway-api-*.yaml:
+ * traffic.api=gateway-api). A reviewer sees, in every pull request, the
  * manifest diff a change to the program makes; test/renderSnapshots.test.ts fails when the
  * program's output drifts from them.
  *
@@ -9,6 +10,7 @@
 import * as fs from "fs";
 import * as path from "path";
 import { STAGE_NAMES } from "../stages/model";
+import { TRAFFIC_APIS, TrafficApi } from "../stages/traffic/router";
 import { toYaml } from "./render";
 import { appObjects, PROJECT_DIR, runProgram, StackConfig } from "./runProgram";
 
@@ -22,18 +24,26 @@ export interface RenderSnapshot {
     config: StackConfig;
 }
 
-export const RENDER_SNAPSHOTS: RenderSnapshot[] = [
-    ...STAGE_NAMES.map((stage) => ({
-        file: `${stage}.yaml`,
-        command: `npm run --silent render -- --stage ${stage}`,
-        config: { stage },
-    })),
-    {
-        file: "canary-weight-30.yaml",
-        command: "npm run --silent render -- --stage canary --canary-weight 30",
-        config: { stage: "canary", canaryWeight: "30" },
-    },
-];
+/** Each stage at the default settings and the canary at weight 30, in one traffic API (istio's files keep their names). */
+function snapshotsIn(api: TrafficApi): RenderSnapshot[] {
+    const prefix = api === "istio" ? "" : `${api}-`;
+    const flag = api === "istio" ? "" : ` --config traffic.api=${api}`;
+    const config: StackConfig = api === "istio" ? {} : { "traffic.api": api };
+    return [
+        ...STAGE_NAMES.map((stage) => ({
+            file: `${prefix}${stage}.yaml`,
+            command: `npm run --silent render -- --stage ${stage}${flag}`,
+            config: { stage, ...config },
+        })),
+        {
+            file: `${prefix}canary-weight-30.yaml`,
+            command: `npm run --silent render -- --stage canary --canary-weight 30${flag}`,
+            config: { stage: "canary", canaryWeight: "30", ...config },
+        },
+    ];
+}
+
+export const RENDER_SNAPSHOTS: RenderSnapshot[] = TRAFFIC_APIS.flatMap(snapshotsIn);
 
 /** What `render` prints for the snapshot's settings (the same function the command calls). */
 export async function renderSnapshot(snapshot: RenderSnapshot): Promise<string> {

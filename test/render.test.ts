@@ -4,7 +4,8 @@ import * as path from "path";
 import * as YAML from "yaml";
 import { appObjects } from "../mock/runProgram";
 import { redact, toYaml } from "../mock/render";
-import { runStage } from "./support/runs";
+import { TRAFFIC_APIS } from "../stages/traffic/router";
+import { runStage, runStageIn } from "./support/runs";
 
 const root = path.resolve(__dirname, "..");
 /** The README's command, through npm. */
@@ -45,21 +46,51 @@ describe("render (npm run --silent render -- --stage <name>)", () => {
 
     it("reads the same in a YAML 1.1 reader (kubectl, istioctl, Go tools) as the program meant it, every stage", async function () {
         this.timeout(60000);
-        for (const [stage, weight] of [
-            ["deploy", "0"],
-            ["update", "0"],
-            ["lockdown", "0"],
-            ["canary", "30"],
-            ["finalize", "0"],
-        ]) {
-            const objects = appObjects(await runStage(stage, { canaryWeight: weight }));
-            // yaml's 1.1 schema reads yes/no/on/off/y/n as booleans and 12:30 as a number, as Go's readers do.
-            const asYaml11 = YAML.parseAllDocuments(toYaml(objects), { version: "1.1" }).map((d) => d.toJS());
-            const registered = JSON.parse(JSON.stringify(objects.map(redact)));
-            assert.deepEqual(asYaml11, registered, `${stage}: a YAML 1.1 reader reads something else`);
-        }
+        for (const api of TRAFFIC_APIS)
+            for (const [stage, weight] of [
+                ["deploy", "0"],
+                ["update", "0"],
+                ["lockdown", "0"],
+                ["canary", "30"],
+                ["finalize", "0"],
+            ]) {
+                const objects = appObjects(await runStageIn(api, stage, { canaryWeight: weight }));
+                // yaml's 1.1 schema reads yes/no/on/off/y/n as booleans and 12:30 as a number, as Go's readers do.
+                const asYaml11 = YAML.parseAllDocuments(toYaml(objects), { version: "1.1" }).map((d) => d.toJS());
+                const registered = JSON.parse(JSON.stringify(objects.map(redact)));
+                assert.deepEqual(asYaml11, registered, `${api} ${stage}: a YAML 1.1 reader reads something else`);
+            }
         const redis = toYaml(appObjects(await runStage("deploy")));
         assert.match(redis, /- "yes"/, "Redis's --appendonly argument is quoted");
+    });
+
+    it("--config traffic.api=gateway-api: Gateway API's objects instead of Istio's routing objects, the rest the same", async function () {
+        this.timeout(60000);
+        const printed = renderScript(
+            "--stage",
+            "canary",
+            "--canary-weight",
+            "30",
+            "--config",
+            "traffic.api=gateway-api",
+        );
+        assert.equal(printed.status, 0, printed.stderr);
+        const objects = appObjects(await runStageIn("gateway-api", "canary", { canaryWeight: "30" }));
+        assert.equal(printed.stdout, toYaml(objects));
+        const kinds = YAML.parseAllDocuments(printed.stdout).map((d) => {
+            const o = d.toJS();
+            return `${o.apiVersion} ${o.kind}`;
+        });
+        assert.deepEqual(
+            kinds.filter((k) => /Gateway|HTTPRoute|VirtualService|DestinationRule/.test(k)),
+            [
+                "gateway.networking.k8s.io/v1 Gateway",
+                "gateway.networking.k8s.io/v1 HTTPRoute",
+                "gateway.networking.k8s.io/v1 HTTPRoute",
+            ],
+        );
+        // Gateway API's CRDs are cluster objects, not the app namespace's: render leaves them out.
+        assert.doesNotMatch(printed.stdout, /CustomResourceDefinition/);
     });
 
     it("bad input: a clear message on stderr, nothing on stdout, a non-zero exit", function () {

@@ -40,4 +40,19 @@ describe("render snapshots (snapshots/render): the program's manifests, committe
     it("every file in snapshots/render is one of them (no stale snapshot)", () => {
         assert.deepEqual(fs.readdirSync(SNAPSHOT_DIR).sort(), RENDER_SNAPSHOTS.map((s) => s.file).sort());
     });
+
+    it("both traffic APIs: each stage and the canary at 30 in istio (the plain names) and in gateway-api (gateway-api-*.yaml)", () => {
+        const of = (api: string) =>
+            RENDER_SNAPSHOTS.filter((s) => (s.config["traffic.api"] ?? "istio") === api).map((s) => s.file);
+        const plain = ["deploy", "update", "lockdown", "canary", "finalize", "canary-weight-30"].map(
+            (n) => `${n}.yaml`,
+        );
+        assert.deepEqual(of("istio"), plain);
+        assert.deepEqual(
+            of("gateway-api"),
+            plain.map((f) => `gateway-api-${f}`),
+        );
+        for (const s of RENDER_SNAPSHOTS.filter((x) => x.config["traffic.api"]))
+            assert.match(s.command, / --config traffic\.api=gateway-api$/, s.file);
+    });
 });

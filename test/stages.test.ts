@@ -8,19 +8,131 @@ import {
     RegisteredResource,
     UNKNOWN_ID,
 } from "../mock/runProgram";
-import { EXPECTED } from "./support/expected";
-import { find, previewStage, runStage } from "./support/runs";
+import { EXPECTED, inTrafficApi } from "./support/expected";
+import { find, previewStage, runStage, runStageIn } from "./support/runs";
+import { objectLabel } from "../mock/changes";
+import { changeOrder, STAGE_NAMES } from "../stages/model";
+import { TRAFFIC_APIS } from "../stages/traffic/router";
 
-const kindName = (o: KubernetesObject) => `${o.kind}/${o.metadata.name}`;
+const kindName = (o: KubernetesObject) => objectLabel(o);
 const k8sResources = (r: ProgramRun) => r.resources.filter((x) => x.type.startsWith("kubernetes:") && !x.read);
 
-describe("each stage registers exactly the brief's objects", () => {
-    for (const [stage, expected] of Object.entries(EXPECTED)) {
-        it(stage, async () => {
-            const objects = appObjects(await runStage(stage));
-            assert.deepEqual(objects.map(kindName).sort(), [...expected].sort());
-        });
-    }
+for (const api of TRAFFIC_APIS)
+    describe(`each stage registers exactly the brief's objects${api === "istio" ? "" : ` (traffic.api=${api})`}`, () => {
+        for (const [stage, expected] of Object.entries(EXPECTED)) {
+            it(stage, async () => {
+                const objects = appObjects(await runStageIn(api, stage));
+                assert.deepEqual(objects.map(kindName).sort(), inTrafficApi(api, expected).sort());
+            });
+        }
+    });
+
+describe("traffic.api=gateway-api: the same stage table in Kubernetes Gateway API", () => {
+    const gatewayApi = (stage: string, extra: Record<string, string> = {}) => runStageIn("gateway-api", stage, extra);
+    const TRAFFIC_KINDS = ["Gateway", "DestinationRule", "VirtualService", "HTTPRoute"];
+    const versionService = (o: KubernetesObject) => o.kind === "Service" && /-v\d+-\d+$/.test(o.metadata.name);
+    const resourceOf = (r: ProgramRun, label: string) =>
+        r.resources.find((x) => {
+            const o = x.custom && !x.read ? appObjects({ ...r, resources: [x] })[0] : undefined;
+            return o !== undefined && objectLabel(o) === label;
+        })!;
+
+    // The key fields above, held for istio stage by stage (labels and selectors, ports, probes,
+    // volumes, passwords, mTLS, the order every client waits for its store), hold here by equality.
+    it("every stage and weight: the same workloads, Services, volumes, Secret and mTLS as istio, waiting for the same things; only the traffic objects differ", async () => {
+        for (const [stage, weight] of [...STAGE_NAMES.map((s) => [s, "0"]), ["canary", "30"]]) {
+            const rest = (objects: KubernetesObject[]) =>
+                objects.filter((o) => !TRAFFIC_KINDS.includes(o.kind) && !versionService(o));
+            const [gw, istio] = [
+                await gatewayApi(stage, { canaryWeight: weight }),
+                await runStage(stage, { canaryWeight: weight }),
+            ];
+            assert.deepEqual(rest(appObjects(gw)), rest(appObjects(istio)), `${stage} at ${weight}`);
+            // Dependencies among those objects (PeerAuthentication also waits for the version backends, whichever they are).
+            const dependencies = (r: ProgramRun) => {
+                const kept = new Set(rest(appObjects(r)).map((o) => resourceOf(r, objectLabel(o)).urn));
+                return [...kept].map((urn) => [
+                    urn,
+                    r.resources
+                        .find((x) => x.urn === urn)!
+                        .dependencies.filter((d) => kept.has(d))
+                        .sort(),
+                ]);
+            };
+            assert.deepEqual(dependencies(gw), dependencies(istio), `${stage} at ${weight}: dependencies`);
+        }
+    });
+
+    it("a Service per routed app and analytics version, selecting its app and version, HTTP on 8080", async () => {
+        for (const stage of STAGE_NAMES) {
+            const objects = appObjects(await gatewayApi(stage));
+            const deployments = new Set(objects.filter((o) => o.kind === "Deployment").map((o) => o.metadata.name));
+            for (const s of objects.filter(versionService)) {
+                const [, component, major, minor] = /^(voting-app|voting-analytics)-v(\d+)-(\d+)$/.exec(
+                    s.metadata.name,
+                )!;
+                const version = `${major}.${minor}`;
+                assert.deepEqual(s.spec.selector, { app: component, version }, s.metadata.name);
+                assert.ok(
+                    deployments.has(`${component}-${major}-${minor}`),
+                    `${stage}: ${s.metadata.name} selects no Deployment`,
+                );
+                assert.deepEqual(s.spec.ports, [
+                    { name: "http", port: 8080, targetPort: 8080, protocol: "TCP", appProtocol: "http" },
+                ]);
+            }
+        }
+    });
+
+    it("Gateway API objects are gateway.networking.k8s.io/v1; finalize's routes and Services name 2.0 only", async () => {
+        for (const stage of STAGE_NAMES)
+            for (const o of appObjects(await gatewayApi(stage)).filter((x) =>
+                ["Gateway", "HTTPRoute"].includes(x.kind),
+            ))
+                assert.equal(o.apiVersion, "gateway.networking.k8s.io/v1", `${stage} ${o.kind}`);
+        const finalize = appObjects(await gatewayApi("finalize"));
+        const text = JSON.stringify(finalize.filter((o) => o.kind === "HTTPRoute" || versionService(o)));
+        assert.doesNotMatch(text, /v1-0|v1-1|"1\.0"|"1\.1"/);
+        assert.deepEqual(
+            appObjects(await gatewayApi("update"))
+                .filter((o) => o.kind === "HTTPRoute")
+                .map((o) => o.metadata.name),
+            ["voting-app"],
+            "before lockdown, no route inside the mesh (Service round robin)",
+        );
+    });
+
+    it("make before break in the dependencies: each HTTPRoute waits for the Service and the Deployment of every version it names; the ingress route moves last into an expanding stage, first into a contracting one", async () => {
+        for (const stage of STAGE_NAMES) {
+            const r = await gatewayApi(stage, { canaryWeight: "30" });
+            const objects = appObjects(r);
+            const routes = objects.filter((o) => o.kind === "HTTPRoute");
+            for (const route of routes) {
+                const deps = new Set(resourceOf(r, objectLabel(route)).dependencies);
+                const refs = route.spec.rules.flatMap((rule: any) => rule.backendRefs.map((b: any) => b.name));
+                for (const name of new Set<string>(refs)) {
+                    const version = /-v(\d+)-(\d+)$/.exec(name);
+                    if (!version) continue;
+                    assert.ok(
+                        deps.has(resourceOf(r, `Service/${name}`).urn),
+                        `${stage}: ${route.metadata.name} before Service ${name}`,
+                    );
+                    const deployment = name.replace(/-v(\d+)-(\d+)$/, "-$1-$2");
+                    assert.ok(
+                        deps.has(resourceOf(r, `Deployment/${deployment}`).urn),
+                        `${stage}: ${route.metadata.name} before Deployment ${deployment}`,
+                    );
+                }
+            }
+            const ingress = resourceOf(r, "HTTPRoute/voting-app");
+            const mesh = routes.find((o) => o.metadata.name === "voting-analytics");
+            if (!mesh) continue;
+            const meshResource = resourceOf(r, "HTTPRoute/voting-analytics");
+            if (changeOrder(stage as never) === "expand")
+                assert.ok(ingress.dependencies.includes(meshResource.urn), stage);
+            else assert.ok(meshResource.dependencies.includes(ingress.urn), stage);
+        }
+    });
 });
 
 describe("key fields", () => {

@@ -1,7 +1,7 @@
 /** Assertions shared by the routing tests, the transition replay and the end-to-end walk. */
 import { strict as assert } from "assert";
 import type { Chain } from "./expected";
-import { Cluster, describe as show, followStorageClients, Outcome } from "./mesh";
+import { Cluster, describe as show, followStorageClients, Outcome, routeReferenceProblems } from "./mesh";
 
 /**
  * Expected outcomes of a user's request: chains with shares (percent, to 0.1). No outcome may be
@@ -32,4 +32,9 @@ export function expectStorageClientsServed(cluster: Cluster, context: string) {
         context,
     );
     return connections;
+}
+
+/** No route of either traffic API names a Gateway, Service, listener, port or subset that does not exist, or a backend no pod serves. */
+export function expectRoutesComplete(cluster: Cluster, context: string) {
+    assert.deepEqual(routeReferenceProblems(cluster), [], context);
 }

@@ -2,6 +2,7 @@
  * The product brief's stage table as expectations, shared by the unit tests (mocks) and the
  * end-to-end walk (real engine, real API server).
  */
+import type { TrafficApi } from "../../stages/traffic/router";
 
 /** Every stage: the votes' two volumes among them, so that no stage change deletes or re-creates one. */
 const common = [
@@ -193,4 +194,31 @@ export function expectedSticky(
             "2.0": `${CANARY_COOKIE_NAME}=2.0-w${weight}`,
         },
     };
+}
+
+/**
+ * The brief's objects (EXPECTED, FORWARD: written in Istio's API) in one traffic API. Gateway API
+ * says the same with other objects: its own Gateway (labelled with its group, mock/changes.ts),
+ * an HTTPRoute where Istio has the app's or analytics' VirtualService, a Service per version where
+ * Istio has a DestinationRule subset of the app or analytics; storage has neither (the
+ * voting-storage Service's named ports keep every client on its own engine).
+ */
+export function inTrafficApi(api: TrafficApi, labels: string[]): string[] {
+    if (api === "istio") return [...labels];
+    return labels.flatMap((label) => {
+        if (label === "Gateway/voting-app-gateway") return ["Gateway.gateway.networking.k8s.io/voting-app-gateway"];
+        if (/^(VirtualService|DestinationRule)\/voting-storage\b/.test(label)) return [];
+        const route = /^VirtualService\/(voting-app|voting-analytics)$/.exec(label);
+        if (route) return [`HTTPRoute/${route[1]}`];
+        const subset = /^DestinationRule\/((voting-app|voting-analytics)-v\d+-\d+)$/.exec(label);
+        if (subset) return [`Service/${subset[1]}`];
+        return [label];
+    });
+}
+
+/** FORWARD in one traffic API. */
+export function forwardIn(api: TrafficApi, key: string): { create: string[]; update: string[]; delete: string[] } {
+    const f = FORWARD[key];
+    const sorted = (labels: string[]) => inTrafficApi(api, labels).sort();
+    return { create: sorted(f.create), update: sorted(f.update), delete: sorted(f.delete) };
 }

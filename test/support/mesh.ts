@@ -16,8 +16,32 @@
  * default filter chain). Istio's own generator is held to the same expectations in
  * tools/istio/routes, which is how the sourceLabels case above was found. What a real proxy does that it does not: retries,
  * timeouts, outlier detection, locality.
+ *
+ * Kubernetes Gateway API (traffic.api=gateway-api), as its specification says and Istio implements
+ * it: a Gateway of an Istio GatewayClass bound by address to the ingress gateway's Service (Istio's
+ * manual deployment), its listeners and which routes they allow; HTTPRoutes attached to it by
+ * parentRef (name, sectionName, port), and HTTPRoutes attached to a Service (a parentRef of kind
+ * Service: the mesh, "GAMMA"), which apply to every call from the mesh to that Service's port.
+ * Among an HTTPRoute's matches the most specific wins (exact path, longest prefix, method, more
+ * header matches, more query matches), ties by rule order; a rule without matches matches
+ * PathPrefix /. Header matches Exact or RegularExpression (RE2, a full match: Istio makes it
+ * Envoy's safe_regex); a request no rule matches is refused (404). backendRefs are Services (a
+ * Service and port that do not exist refuse their share, as Gateway API's 500), weighted (default
+ * 1, shares by weight over the rule's sum), each with its own filters (ResponseHeaderModifier
+ * add/set of set-cookie); a Service's selector picks its pods by labels. Where no route of either
+ * API applies, a Service round-robins over its pods. Two routes of one API for one hop (two
+ * HTTPRoutes for one parent) are refused here as two VirtualServices for one host are: which one
+ * wins is creation time, which the objects do not carry.
+ *
+ * Both APIs at once (only a switch of traffic.api passes through such states): where a
+ * VirtualService and an HTTPRoute both route one hop (the ingress, or calls to one Service), this
+ * model does not know which Istio lets win, and does not guess: the hop is `undecided` unless the
+ * caller says which API wins it (`Cluster.precedence`), as the API-switch replay does for every
+ * choice in turn. What Istio really does there is its config generator's to say (tools/istio).
  */
 import type { KubernetesObject } from "../../mock/runProgram";
+import { APP_VERSION_HEADER } from "../../stages/names";
+import type { TrafficApi } from "../../stages/traffic/router";
 
 export interface Pod {
     deployment: string;
@@ -37,6 +61,8 @@ export interface Outcome {
     path: Record<string, string>;
     /** Why the request was refused, if it was. */
     error?: string;
+    /** Set (with `error`) where both APIs route a hop and no `precedence` says which one wins it. */
+    undecided?: boolean;
     /** The Set-Cookie header the ingress route adds to the response on this path, if any. */
     setCookie?: string;
 }
@@ -46,12 +72,35 @@ export interface Cluster {
     namespace: string;
     /** Labels of the ingress gateway pods. */
     gatewayPodLabels: Record<string, string>;
+    /** The ingress gateway's Service: a Gateway API Gateway binds to those pods by its address. */
+    gatewayService?: { name: string; namespace: string };
+    /** The GatewayClasses Istio's gateway controller serves (istiod's default: istio). */
+    gatewayClasses?: string[];
+    /**
+     * Which API wins a hop that a VirtualService and an HTTPRoute both route (`ingress`, or the
+     * Service's host for calls inside the mesh). Unset: such a hop is `undecided`.
+     */
+    precedence?: (hop: string) => TrafficApi;
 }
+
+/** Gateway API's group (its Gateway shares the kind name with Istio's). */
+export const GATEWAY_API_GROUP = "gateway.networking.k8s.io";
+/** The GatewayClass istiod creates and serves unless told otherwise. */
+export const ISTIO_GATEWAY_CLASSES = ["istio"];
+
+const groupOf = (o: KubernetesObject) => (o.apiVersion.includes("/") ? o.apiVersion.split("/")[0] : "");
+/** Istio's Gateway, VirtualService and DestinationRule (networking.istio.io). */
+const isIstioNetworking = (o: KubernetesObject) => groupOf(o) === "networking.istio.io";
+const isGatewayApi = (o: KubernetesObject) => groupOf(o) === GATEWAY_API_GROUP;
 
 const matches = (selector: Record<string, string> | undefined, labels: Record<string, string>) =>
     Object.entries(selector ?? {}).every(([k, v]) => labels[k] === v);
 
 const of = (cluster: Cluster, kind: string) => cluster.objects.filter((o) => o.kind === kind);
+/** Istio's Gateways (Gateway API's have the same kind). */
+const istioGateways = (cluster: Cluster) => of(cluster, "Gateway").filter(isIstioNetworking);
+const gatewayApiGateways = (cluster: Cluster) => of(cluster, "Gateway").filter(isGatewayApi);
+const httpRoutes = (cluster: Cluster) => of(cluster, "HTTPRoute").filter(isGatewayApi);
 
 export function podsOf(cluster: Cluster): Pod[] {
     return of(cluster, "Deployment")
@@ -135,6 +184,9 @@ function fullMatch(regex: string, value: string | undefined): boolean {
 interface Request {
     host: string;
     port: number;
+    /** The request's path (HTTP): Gateway API's matches always name one (PathPrefix / by default). */
+    path?: string;
+    method?: string;
     headers: Record<string, string>;
     source?: Record<string, string>;
     protocol: "http" | "tcp";
@@ -156,17 +208,24 @@ interface Hop {
     pod?: Pod;
     share: number;
     error?: string;
+    undecided?: boolean;
     /** The Set-Cookie header the route's destination adds to the response (headers.response). */
     setCookie?: string;
 }
 
-/** Where one request goes: pods with shares, or an error share. */
-function route(cluster: Cluster, req: Request, share: number, fromGateway: boolean): Hop[] {
+/** The plain Service: round robin over the pods its selector picks. */
+function plainService(cluster: Cluster, req: Request, share: number): Hop[] {
+    const target = endpoints(cluster, req.host, req.port);
+    return target.error ? [{ share, error: target.error }] : spread(target.pods, share);
+}
+
+/** VirtualServices bound to a Gateway that selects the ingress gateway pods (from the gateway), or for the host in the mesh. */
+function boundVirtualServices(cluster: Cluster, req: Request, fromGateway: boolean): KubernetesObject[] {
     const { fqdn } = hostOf(cluster, req.host);
-    const virtualServices = of(cluster, "VirtualService").filter((vs) => {
+    return of(cluster, "VirtualService").filter((vs) => {
         const gateways: string[] = vs.spec.gateways ?? ["mesh"];
         if (fromGateway) {
-            const boundGateways = of(cluster, "Gateway").filter(
+            const boundGateways = istioGateways(cluster).filter(
                 (g) => gateways.includes(g.metadata.name) && matches(g.spec.selector, cluster.gatewayPodLabels),
             );
             return boundGateways.length > 0 && (vs.spec.hosts ?? []).some((h: string) => h === "*" || h === req.host);
@@ -176,32 +235,81 @@ function route(cluster: Cluster, req: Request, share: number, fromGateway: boole
             (vs.spec.hosts ?? []).some((h: string) => h === fqdn || h === req.host.split(".")[0])
         );
     });
-    if (fromGateway && virtualServices.length === 0)
-        return [{ share, error: "no VirtualService is bound to a Gateway that selects the ingress gateway pods" }];
-    if (virtualServices.length > 1) return [{ share, error: `${virtualServices.length} VirtualServices for ${fqdn}` }];
-    if (virtualServices.length === 0) {
-        const target = endpoints(cluster, req.host, req.port);
-        return target.error ? [{ share, error: target.error }] : spread(target.pods, share);
+}
+
+/** Where one request goes: pods with shares, or an error share. */
+function route(cluster: Cluster, req: Request, share: number, fromGateway: boolean): Hop[] {
+    const { fqdn } = hostOf(cluster, req.host);
+    const virtualServices = boundVirtualServices(cluster, req, fromGateway);
+    const attached = req.protocol === "http" ? attachedHttpRoutes(cluster, req, fromGateway) : [];
+    // A VirtualService whose every rule is for other sourceLabels does not apply to this caller.
+    const vsApplies =
+        virtualServices.length > 0 &&
+        (fromGateway || virtualServices.length > 1 || applicableRules(virtualServices[0], req).applies);
+    if (vsApplies && attached.length > 0) {
+        const hop = fromGateway ? "ingress" : fqdn;
+        const winner = cluster.precedence?.(hop);
+        if (winner === undefined) {
+            const names = (kind: string, os: KubernetesObject[]) =>
+                `${kind} ${os.map((o) => o.metadata.name).join(", ")}`;
+            return [
+                {
+                    share,
+                    undecided: true,
+                    error: `undecided: ${names("VirtualService", virtualServices)} and ${names("HTTPRoute", attached)} both route ${hop}`,
+                },
+            ];
+        }
+        return winner === "istio"
+            ? viaVirtualService(cluster, req, share, fromGateway, virtualServices)
+            : viaHttpRoutes(cluster, req, share, attached);
     }
-    const declared: any[] = virtualServices[0].spec[req.protocol] ?? [];
-    // As Istio builds a proxy's routes: a rule whose every match names sourceLabels the proxy does
-    // not carry is left out for it; a VirtualService left with no rule does not apply to it at all
-    // (its requests go to the plain Service), whereas rules that remain but do not match refuse.
+    if (attached.length > 0) return viaHttpRoutes(cluster, req, share, attached);
+    if (fromGateway && virtualServices.length === 0) {
+        const message = "no VirtualService is bound to a Gateway that selects the ingress gateway pods";
+        return [
+            {
+                share,
+                error: cluster.objects.some(isGatewayApi)
+                    ? `${message}, and no HTTPRoute to a Gateway bound to the ingress gateway's Service`
+                    : message,
+            },
+        ];
+    }
+    if (virtualServices.length === 0) return plainService(cluster, req, share);
+    return viaVirtualService(cluster, req, share, fromGateway, virtualServices);
+}
+
+/** As Istio builds a proxy's routes from a VirtualService: the rules left for this caller, and whether any is. */
+function applicableRules(vs: KubernetesObject, req: Request): { declared: any[]; rules: any[]; applies: boolean } {
+    const declared: any[] = vs.spec[req.protocol] ?? [];
     const rules = declared.filter(
         (r) =>
             !r.match ||
             r.match.length === 0 ||
             r.match.some((m: any) => !m.sourceLabels || matches(m.sourceLabels, req.source ?? {})),
     );
-    if (declared.length > 0 && rules.length === 0 && !fromGateway) {
-        const target = endpoints(cluster, req.host, req.port);
-        return target.error ? [{ share, error: target.error }] : spread(target.pods, share);
-    }
+    return { declared, rules, applies: !(declared.length > 0 && rules.length === 0) };
+}
+
+function viaVirtualService(
+    cluster: Cluster,
+    req: Request,
+    share: number,
+    fromGateway: boolean,
+    virtualServices: KubernetesObject[],
+): Hop[] {
+    const { fqdn } = hostOf(cluster, req.host);
+    if (virtualServices.length > 1) return [{ share, error: `${virtualServices.length} VirtualServices for ${fqdn}` }];
+    // As Istio builds a proxy's routes: a rule whose every match names sourceLabels the proxy does
+    // not carry is left out for it; a VirtualService left with no rule does not apply to it at all
+    // (its requests go to the plain Service), whereas rules that remain but do not match refuse.
+    const { rules, applies } = applicableRules(virtualServices[0], req);
+    if (!applies && !fromGateway) return plainService(cluster, req, share);
     const rule = rules.find((r) => !r.match || r.match.length === 0 || r.match.some((m: any) => httpMatch(m, req)));
     if (!rule && req.protocol === "tcp") {
         // Istio adds a default TCP filter chain to the plain Service when no TCP route matches.
-        const target = endpoints(cluster, req.host, req.port);
-        return target.error ? [{ share, error: target.error }] : spread(target.pods, share);
+        return plainService(cluster, req, share);
     }
     if (!rule)
         return [
@@ -221,6 +329,299 @@ function route(cluster: Cluster, req: Request, share: number, fromGateway: boole
         const hops = target.error ? [{ share: part, error: target.error }] : spread(target.pods, part);
         return setCookie === undefined ? hops : hops.map((h) => ({ ...h, setCookie }));
     });
+}
+
+// Kubernetes Gateway API ------------------------------------------------------------------------
+
+const nsOf = (cluster: Cluster, o: KubernetesObject) =>
+    (o.metadata.namespace as string | undefined) ?? cluster.namespace;
+
+/** Gateway API Gateways on the ingress gateway's pods: of a class Istio serves, bound by address to its Service. */
+function ingressGatewayApiGateways(cluster: Cluster): KubernetesObject[] {
+    const service = cluster.gatewayService;
+    if (!service) return [];
+    const address = `${service.name}.${service.namespace}.svc.cluster.local`;
+    const classes = cluster.gatewayClasses ?? ISTIO_GATEWAY_CLASSES;
+    return gatewayApiGateways(cluster).filter(
+        (g) =>
+            classes.includes(g.spec.gatewayClassName) &&
+            // Istio binds a Hostname address only to a Service in the Gateway's own namespace
+            // (otherwise: AddressNotUsable, IST0171, and no listener is served).
+            nsOf(cluster, g) === service.namespace &&
+            // Without an address Istio deploys a gateway of its own for it (automated deployment).
+            (g.spec.addresses ?? []).some((a: any) => (a.type ?? "IPAddress") === "Hostname" && a.value === address),
+    );
+}
+
+/**
+ * Whether a listener takes this route: allowedRoutes (namespaces Same by default, All, or a Selector
+ * over the namespace's labels, of which the model knows the one every namespace carries,
+ * kubernetes.io/metadata.name; kinds HTTPRoute for HTTP).
+ */
+function listenerAllows(cluster: Cluster, gateway: KubernetesObject, listener: any, route: KubernetesObject): boolean {
+    const namespaces = listener.allowedRoutes?.namespaces;
+    const from = namespaces?.from ?? "Same";
+    const routeNamespace = nsOf(cluster, route);
+    if (from === "Same" && routeNamespace !== nsOf(cluster, gateway)) return false;
+    if (from === "Selector" && !namespaceSelected(namespaces.selector, routeNamespace)) return false;
+    if (!["Same", "All", "Selector"].includes(from)) return false;
+    const kinds: any[] | undefined = listener.allowedRoutes?.kinds;
+    return !kinds || kinds.some((k) => k.kind === "HTTPRoute" && (k.group ?? GATEWAY_API_GROUP) === GATEWAY_API_GROUP);
+}
+
+/** A label selector over a namespace whose only label is kubernetes.io/metadata.name (set by the API server). */
+function namespaceSelected(selector: any, namespace: string): boolean {
+    if (!selector) return false;
+    const labels: Record<string, string> = { "kubernetes.io/metadata.name": namespace };
+    const matchLabels: Record<string, string> = selector.matchLabels ?? {};
+    const matchExpressions: any[] = selector.matchExpressions ?? [];
+    if (!Object.keys(matchLabels).length && !matchExpressions.length) return true; // {} selects every namespace
+    return (
+        Object.entries(matchLabels).every(([k, v]) => labels[k] === v) &&
+        matchExpressions.every((e) => {
+            const value = labels[e.key];
+            switch (e.operator) {
+                case "In":
+                    return value !== undefined && (e.values ?? []).includes(value);
+                case "NotIn":
+                    return value === undefined || !(e.values ?? []).includes(value);
+                case "Exists":
+                    return value !== undefined;
+                case "DoesNotExist":
+                    return value === undefined;
+                default:
+                    return false;
+            }
+        })
+    );
+}
+
+/** The listener of `gateway` that `ref` (a parentRef of `route`) attaches the route to, for requests on `port`. */
+function attachedListener(
+    cluster: Cluster,
+    route: KubernetesObject,
+    ref: any,
+    gateway: KubernetesObject,
+    port?: number,
+): any | undefined {
+    if ((ref.group ?? GATEWAY_API_GROUP) !== GATEWAY_API_GROUP || (ref.kind ?? "Gateway") !== "Gateway")
+        return undefined;
+    if (ref.name !== gateway.metadata.name || (ref.namespace ?? nsOf(cluster, route)) !== nsOf(cluster, gateway))
+        return undefined;
+    return (gateway.spec.listeners ?? []).find(
+        (l: any) =>
+            (ref.sectionName === undefined || ref.sectionName === l.name) &&
+            (ref.port === undefined || ref.port === l.port) &&
+            (port === undefined || (l.port === port && ["HTTP", "HTTPS"].includes(l.protocol))) &&
+            listenerAllows(cluster, gateway, l, route),
+    );
+}
+
+/** Whether `ref` (a parentRef of `route`) attaches it to `service`, for calls to `port`: Gateway API's mesh. */
+function attachesToService(
+    cluster: Cluster,
+    route: KubernetesObject,
+    ref: any,
+    service: KubernetesObject,
+    port?: number,
+) {
+    return (
+        ref.group === "" &&
+        ref.kind === "Service" &&
+        ref.name === service.metadata.name &&
+        (ref.namespace ?? nsOf(cluster, route)) === nsOf(cluster, service) &&
+        (ref.port === undefined || port === undefined || ref.port === port)
+    );
+}
+
+/** The HTTPRoutes that route this request: attached to an ingress Gateway's listener, or (mesh) to the called Service's port. */
+function attachedHttpRoutes(cluster: Cluster, req: Request, fromGateway: boolean): KubernetesObject[] {
+    const hostnameOk = (route: KubernetesObject) =>
+        !route.spec.hostnames?.length || route.spec.hostnames.includes(req.host);
+    if (fromGateway) {
+        const gateways = ingressGatewayApiGateways(cluster);
+        return httpRoutes(cluster).filter(
+            (route) =>
+                hostnameOk(route) &&
+                (route.spec.parentRefs ?? []).some((ref: any) =>
+                    gateways.some((g) => attachedListener(cluster, route, ref, g, req.port) !== undefined),
+                ),
+        );
+    }
+    const { service } = hostOf(cluster, req.host);
+    if (!service) return [];
+    return httpRoutes(cluster).filter((route) =>
+        (route.spec.parentRefs ?? []).some((ref: any) => attachesToService(cluster, route, ref, service, req.port)),
+    );
+}
+
+/** A match as Gateway API defaults it: a path always (PathPrefix / when none is given). */
+function withDefaults(match: any): any {
+    return { ...match, path: { type: "PathPrefix", value: "/", ...(match.path ?? {}) } };
+}
+
+/** Gateway API's precedence between two matches: exact path, longest prefix, method, more headers, more query params. */
+function specificity(match: any): number[] {
+    const path = match.path;
+    return [
+        path.type === "Exact" ? 0 : path.type === "PathPrefix" ? 1 : 2,
+        -(path.value ?? "").length,
+        match.method ? 0 : 1,
+        -(match.headers ?? []).length,
+        -(match.queryParams ?? []).length,
+    ];
+}
+
+function pathMatches(path: any, requestPath: string): boolean {
+    const value: string = path.value ?? "/";
+    if (path.type === "Exact") return requestPath === value;
+    if (path.type === "RegularExpression") return fullMatch(value, requestPath);
+    // PathPrefix: element-wise, ignoring a trailing slash: /a matches /a and /a/b, not /ab.
+    const prefix = value.replace(/\/+$/, "");
+    return prefix === "" || requestPath === prefix || requestPath.startsWith(`${prefix}/`);
+}
+
+function valueMatches(cond: any, value: string | undefined): boolean {
+    if (value === undefined) return false;
+    return (cond.type ?? "Exact") === "RegularExpression" ? fullMatch(cond.value, value) : value === cond.value;
+}
+
+function gatewayApiMatch(match: any, req: Request): boolean {
+    if (!pathMatches(match.path, req.path ?? "/")) return false;
+    if (match.method && match.method !== (req.method ?? "GET")) return false;
+    for (const h of match.headers ?? []) if (!valueMatches(h, req.headers[String(h.name).toLowerCase()])) return false;
+    // The model's requests carry no query string.
+    for (const q of match.queryParams ?? []) if (!valueMatches(q, undefined)) return false;
+    return true;
+}
+
+/** The Set-Cookie header a list of filters adds or sets on the response, if any. */
+function setCookieOf(filters: any[] | undefined): string | undefined {
+    for (const f of filters ?? []) {
+        if (f.type !== "ResponseHeaderModifier") continue;
+        const headers = [...(f.responseHeaderModifier?.set ?? []), ...(f.responseHeaderModifier?.add ?? [])];
+        const found = headers.find((h: any) => String(h.name).toLowerCase() === "set-cookie");
+        if (found) return found.value;
+    }
+    return undefined;
+}
+
+/**
+ * The pods behind one backendRef of an HTTPRoute: a Service of the route's namespace and one of its
+ * ports (Gateway API requires the port), its pods by its selector; else why not.
+ */
+function httpBackend(cluster: Cluster, route: KubernetesObject, ref: any): Target {
+    const what = `HTTPRoute ${route.metadata.name}`;
+    if ((ref.group ?? "") !== "" || (ref.kind ?? "Service") !== "Service")
+        return { pods: [], error: `${what}: a backendRef of kind ${ref.group ?? ""}/${ref.kind} (not modelled)` };
+    const namespace = ref.namespace ?? nsOf(cluster, route);
+    if (namespace !== nsOf(cluster, route))
+        return {
+            pods: [],
+            error: `${what}: backendRef ${namespace}/${ref.name} needs a ReferenceGrant (not modelled)`,
+        };
+    const service = of(cluster, "Service").find((s) => s.metadata.name === ref.name && nsOf(cluster, s) === namespace);
+    if (!service) return { pods: [], error: `${what} names Service ${ref.name}, which does not exist` };
+    if (ref.port === undefined) return { pods: [], error: `${what} names Service ${ref.name} without a port` };
+    if (!(service.spec.ports ?? []).some((p: any) => p.port === ref.port))
+        return { pods: [], error: `${what} names port ${ref.port} of Service ${ref.name}, which it does not have` };
+    return endpoints(cluster, `${ref.name}.${namespace}.svc.cluster.local`, ref.port);
+}
+
+function viaHttpRoutes(cluster: Cluster, req: Request, share: number, routes: KubernetesObject[]): Hop[] {
+    // Across routes, ties go to the oldest: creation time, which these objects do not carry.
+    if (routes.length > 1)
+        return [
+            {
+                share,
+                error: `${routes.length} HTTPRoutes for one parent: ${routes.map((r) => r.metadata.name).join(", ")}`,
+            },
+        ];
+    const route = routes[0];
+    const candidates = (route.spec.rules ?? []).flatMap((rule: any, index: number) =>
+        (rule.matches?.length ? rule.matches : [{}]).map((m: any) => ({ rule, index, match: withDefaults(m) })),
+    );
+    const order = (a: any, b: any) => {
+        const [x, y] = [specificity(a.match), specificity(b.match)];
+        const at = x.findIndex((v, i) => v !== y[i]);
+        return at >= 0 ? x[at] - y[at] : a.index - b.index;
+    };
+    const chosen = [...candidates].sort(order).find((c) => gatewayApiMatch(c.match, req));
+    if (!chosen) return [{ share, error: `no rule of HTTPRoute ${route.metadata.name} matches (404)` }];
+    const refs: any[] = chosen.rule.backendRefs ?? [];
+    const total = refs.reduce((n, r) => n + (r.weight ?? 1), 0);
+    if (total === 0) return [{ share, error: `HTTPRoute ${route.metadata.name}: no backend with a weight (500)` }];
+    const ruleCookie = setCookieOf(chosen.rule.filters);
+    return refs.flatMap((ref): Hop[] => {
+        const weight = ref.weight ?? 1;
+        if (weight === 0) return [];
+        const part = (share * weight) / total;
+        const target = httpBackend(cluster, route, ref);
+        const setCookie = setCookieOf(ref.filters) ?? ruleCookie;
+        const hops = target.error ? [{ share: part, error: target.error }] : spread(target.pods, part);
+        return setCookie === undefined ? hops : hops.map((h) => ({ ...h, setCookie }));
+    });
+}
+
+/**
+ * What every route of either API names and cannot reach: a Gateway or Service (or listener, port,
+ * subset) that does not exist, or a backend no pod serves. Empty where every route is complete; it
+ * judges each API's objects on their own, so it holds in a state where both APIs' objects exist.
+ */
+export function routeReferenceProblems(cluster: Cluster): string[] {
+    const problems: string[] = [];
+    for (const vs of of(cluster, "VirtualService")) {
+        const what = `VirtualService ${vs.metadata.name}`;
+        for (const gateway of (vs.spec.gateways ?? []) as string[]) {
+            if (gateway === "mesh") continue;
+            const name = gateway.split("/").pop();
+            if (!istioGateways(cluster).some((g) => g.metadata.name === name))
+                problems.push(`${what} names Gateway ${gateway}, which does not exist`);
+        }
+        for (const protocol of ["http", "tcp", "tls"]) {
+            for (const rule of vs.spec[protocol] ?? []) {
+                for (const d of rule.route ?? []) {
+                    const port = d.destination.port?.number;
+                    const { service } = hostOf(cluster, d.destination.host);
+                    const ports: number[] =
+                        port !== undefined ? [port] : (service?.spec.ports ?? []).map((p: any) => p.port);
+                    for (const p of ports.length ? ports : [0]) {
+                        const target = endpoints(cluster, d.destination.host, p, d.destination.subset);
+                        if (target.error) problems.push(`${what}: ${target.error}`);
+                    }
+                }
+            }
+        }
+    }
+    for (const route of httpRoutes(cluster)) {
+        const what = `HTTPRoute ${route.metadata.name}`;
+        for (const ref of route.spec.parentRefs ?? []) {
+            if (ref.kind === "Service") {
+                const service = of(cluster, "Service").find(
+                    (s) => s.metadata.name === ref.name && nsOf(cluster, s) === (ref.namespace ?? nsOf(cluster, route)),
+                );
+                if (!service || !attachesToService(cluster, route, ref, service))
+                    problems.push(`${what}: parent Service ${ref.name} does not exist`);
+                else if (ref.port !== undefined && !(service.spec.ports ?? []).some((p: any) => p.port === ref.port))
+                    problems.push(`${what}: parent Service ${ref.name} has no port ${ref.port}`);
+                continue;
+            }
+            const attached = gatewayApiGateways(cluster).some(
+                (g) => attachedListener(cluster, route, ref, g) !== undefined,
+            );
+            if (!attached)
+                problems.push(
+                    `${what}: no listener of a Gateway ${ref.name}${ref.sectionName ? ` (${ref.sectionName})` : ""} takes it`,
+                );
+        }
+        for (const rule of route.spec.rules ?? [])
+            for (const ref of rule.backendRefs ?? []) {
+                const target = httpBackend(cluster, route, ref);
+                if (target.error)
+                    problems.push(target.error.startsWith(what) ? target.error : `${what}: ${target.error}`);
+            }
+    }
+    return problems;
 }
 
 /** Where a client pod opens its store, from its REDIS_* or MYSQL_* settings (the app contract). */
@@ -285,15 +686,29 @@ export function followStorageClients(cluster: Cluster): StorageConnection[] {
 }
 
 /**
+ * The version an app pod names on its calls to analytics (APP_VERSION_HEADER, app/src/app.ts): its
+ * VERSION, which its image was built with (stages/names.ts buildArgsOf: the workload's version, its
+ * `version` label) unless the pod's environment sets another.
+ */
+export function appVersionOf(pod: Pick<Pod, "env" | "labels">): string {
+    return pod.env.VERSION ?? pod.labels.version;
+}
+
+/**
  * Follows one user request with the given Cookie header (or none) through the cluster.
  * Returns each distinct path with its share of requests.
  */
 export function followUserRequest(cluster: Cluster, cookie?: string): Outcome[] {
     const headers: Record<string, string> = cookie === undefined ? {} : { cookie };
     const outcomes: Outcome[] = [];
-    for (const hop of route(cluster, { host: "voting-app", port: 80, headers, protocol: "http" }, 1, true)) {
+    for (const hop of route(cluster, { host: "voting-app", port: 80, path: "/", headers, protocol: "http" }, 1, true)) {
         if (hop.error || !hop.pod) {
-            outcomes.push({ share: hop.share, path: {}, error: hop.error });
+            outcomes.push({
+                share: hop.share,
+                path: {},
+                error: hop.error,
+                ...(hop.undecided ? { undecided: true } : {}),
+            });
             continue;
         }
         const app = hop.pod;
@@ -305,7 +720,8 @@ export function followUserRequest(cluster: Cluster, cookie?: string): Outcome[] 
             {
                 host: app.env.ANALYTICS_HOST ?? "",
                 port: Number(app.env.ANALYTICS_PORT),
-                headers: {},
+                path: "/analytics",
+                headers: { [APP_VERSION_HEADER]: appVersionOf(app) },
                 source: app.labels,
                 protocol: "http",
             },
@@ -314,7 +730,13 @@ export function followUserRequest(cluster: Cluster, cookie?: string): Outcome[] 
         );
         for (const a of analyticsHops) {
             if (a.error || !a.pod) {
-                outcomes.push({ share: a.share, path: appPath, error: `analytics: ${a.error}`, ...setCookie });
+                outcomes.push({
+                    share: a.share,
+                    path: appPath,
+                    error: `analytics: ${a.error}`,
+                    ...(a.undecided ? { undecided: true } : {}),
+                    ...setCookie,
+                });
                 continue;
             }
             for (const s of appStorage) {
@@ -361,7 +783,7 @@ export function describe(outcomes: Outcome[]): string {
     return outcomes
         .map(
             (o) =>
-                `${(o.share * 100).toFixed(1)}% ${o.error ? `REFUSED (${o.error})` : `app ${o.path.app} -> analytics ${o.path.analytics} -> storage ${o.path.appStorage}/${o.path.analyticsStorage}`}`,
+                `${(o.share * 100).toFixed(1)}% ${o.undecided ? `UNDECIDED (${o.error})` : o.error ? `REFUSED (${o.error})` : `app ${o.path.app} -> analytics ${o.path.analytics} -> storage ${o.path.appStorage}/${o.path.analyticsStorage}`}`,
         )
         .join("; ");
 }

@@ -1,5 +1,6 @@
 import { appObjects, KubernetesObject, ProgramRun, runProgram, RunOptions, StackConfig } from "../../mock/runProgram";
 import { APP_NAMESPACE, DEFAULT_GATEWAY } from "../../stages/names";
+import type { TrafficApi } from "../../stages/traffic/router";
 import { Cluster } from "./mesh";
 
 const cache = new Map<string, Promise<ProgramRun>>();
@@ -18,6 +19,12 @@ export function run(config: StackConfig, options: RunOptions = {}): Promise<Prog
 }
 
 export const runStage = (stage: string, extra: StackConfig = {}) => run({ stage, ...extra });
+
+/** The traffic API's setting: nothing for istio (Pulumi.yaml's default, so istio's runs stay the ones cached above). */
+export const apiConfig = (api: TrafficApi): StackConfig => (api === "istio" ? {} : { "traffic.api": api });
+/** runStage in one traffic API. */
+export const runStageIn = (api: TrafficApi, stage: string, extra: StackConfig = {}) =>
+    runStage(stage, { ...extra, ...apiConfig(api) });
 /** The first preview of a new stack at this stage: what the engine plans before anything exists. */
 export const previewStage = (stage: string, extra: StackConfig = {}) => run({ stage, ...extra }, { preview: true });
 
@@ -41,9 +48,22 @@ export const CHART_GATEWAY_SERVICE_PORTS = [
     { name: "https", port: 443, targetPort: 443, protocol: "TCP" },
 ];
 
-/** Objects of the app namespace (registered, mid-transition or read back from a cluster), as the routing model takes them. */
-export function clusterOfObjects(objects: KubernetesObject[], gatewayName: string = DEFAULT_GATEWAY.name): Cluster {
-    return { objects, namespace: APP_NAMESPACE, gatewayPodLabels: chartGatewayPodLabels(gatewayName) };
+/**
+ * Objects of the app namespace (registered, mid-transition or read back from a cluster), as the
+ * routing model takes them: the gateway release `gatewayName`'s pods (their labels, from the chart)
+ * and its Service (the chart names it after the release, in the gateway namespace).
+ */
+export function clusterOfObjects(
+    objects: KubernetesObject[],
+    gatewayName: string = DEFAULT_GATEWAY.name,
+    gatewayNamespace: string = DEFAULT_GATEWAY.namespace,
+): Cluster {
+    return {
+        objects,
+        namespace: APP_NAMESPACE,
+        gatewayPodLabels: chartGatewayPodLabels(gatewayName),
+        gatewayService: { name: gatewayName, namespace: gatewayNamespace },
+    };
 }
 
 export function clusterOf(run: ProgramRun, gatewayName: string = DEFAULT_GATEWAY.name): Cluster {

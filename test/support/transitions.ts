@@ -29,8 +29,13 @@ function downSets(items: string[], requires: (x: string) => string[]): Set<strin
     return result;
 }
 
-/** The steps that can change routing: the `relevant` filter for `intermediateStates` when routing is what is checked. */
-export const ROUTING_KINDS = /^(Deployment|Service|DestinationRule|VirtualService|Gateway|PeerAuthentication)\//;
+/**
+ * The steps that can change routing: the `relevant` filter for `intermediateStates` when routing is
+ * what is checked. Both traffic APIs: Istio's Gateway, DestinationRule and VirtualService, Gateway
+ * API's Gateway (labelled with its group) and HTTPRoute.
+ */
+export const ROUTING_KINDS =
+    /^(Deployment|Service|DestinationRule|VirtualService|Gateway|Gateway\.gateway\.networking\.k8s\.io|HTTPRoute|PeerAuthentication)\//;
 
 export interface IntermediateState {
     description: string;
