@@ -3,6 +3,10 @@
  *
  * Writes the cases that tools/istio/routes (a Go test running Istio's own config generator) reads:
  * one JSON file per case (format: test/support/routeCases.ts, RouteCase), named after the case.
+ * Every kind is written for both traffic APIs (traffic.api), with the same expectations: with
+ * Istio's API (the default) under the names below, with Kubernetes Gateway API under the same
+ * names prefixed `gateway-api/` (gateway-api/stage/canary, gateway-api/transition/...; Istio
+ * translates Gateway API objects into the same kind of Envoy configuration).
  *   stage/<stage>                    every stage at the default settings, with the brief's routes
  *   canary/weight-<N>                the canary stage at canaryWeight 0, 30 and 100
  *   transition/<from>-><to>/<NN>     every state a `pulumi up` between adjacent stages passes
@@ -12,8 +16,20 @@
  *                                    for the invariant (every request and every storage client
  *                                    served, no route to an undefined or empty cluster) and, as
  *                                    test/transitions.test.ts does, that no chain mixes 1.x and 2.0
- *   control/<what>                   a real case with one thing removed: the checker must report
- *                                    a problem of the kind the case names
+ *   control/<what>                   a real case with one thing removed or broken: the checker must
+ *                                    report a problem of the kind the case names (the Gateway API
+ *                                    controls are their own: gateway-api/control/<what>)
+ *   api-switch/<stage>/<from>-><to>/<NN>
+ *                                    every state of the `pulumi up` that switches traffic.api at one
+ *                                    stage (and the weighted canary, canary(30)), istio->gateway-api
+ *                                    and back: the new API's creates in dependency order while all of
+ *                                    the old API's objects still exist, then the old API's deletes in
+ *                                    reverse dependency order (test/support/transitions.ts). The stage
+ *                                    does not change, so each state is held to the stage's own
+ *                                    expectations (users' chains and shares, the sticky cookies,
+ *                                    storage clients, each mesh route's version, through either API's
+ *                                    cluster) and to the transition invariant (chains never mix 1.x
+ *                                    and 2.0); states with the same objects are one case
  * Objects come from the real program under Pulumi's mocks (mock/runProgram.ts), as `pulumi up`
  * registers them; expectations from test/support/expected.ts and stages/model.ts.
  *
@@ -21,9 +37,11 @@
  */
 import * as fs from "fs";
 import * as path from "path";
-import { KubernetesObject, ProgramRun, appObjects, inNamespace } from "../mock/runProgram";
+import type { Step } from "../mock/changes";
+import { KubernetesObject, ProgramRun, StackConfig } from "../mock/runProgram";
 import { STAGE_NAMES, StageName } from "../stages/model";
 import { APP_GATEWAY_NAME } from "../stages/names";
+import { TRAFFIC_APIS, TrafficApi } from "../stages/traffic";
 import { expectedSticky, STICKY_COOKIES } from "../test/support/expected";
 import { runStage } from "../test/support/runs";
 import { intermediateStates, ROUTING_KINDS } from "../test/support/transitions";
@@ -32,58 +50,95 @@ import {
     RouteCase,
     StateOptions,
     buildState,
+    caseObjects,
+    caseObjectsOf,
     expectedCalls,
     expectedUsers,
     gatewayReleaseOf,
     ingressHostOf,
+    isGatewayApi,
     storageClientsOf,
 } from "../test/support/routeCases";
 
 const WEIGHTS = [0, 30, 100];
 
+/** Each traffic API: the settings that select it and the prefix of its case names (none for the default). */
+const APIS: Record<TrafficApi, { prefix: string; config: StackConfig }> = {
+    istio: { prefix: "", config: {} },
+    "gateway-api": { prefix: "gateway-api/", config: { "traffic.api": "gateway-api" } },
+};
+
+/**
+ * The steps that can change routing: ROUTING_KINDS, and Gateway API's kinds whichever way a step's
+ * label names them (mock/changes.ts labels Gateway API's Gateway with its group).
+ */
+const routingStep = (s: Step) =>
+    ROUTING_KINDS.test(s.label) ||
+    /^(Gateway\.gateway\.networking\.k8s\.io|HTTPRoute|GRPCRoute|GatewayClass)\//.test(s.label);
+
+/** The expectations of a stage (they do not depend on the API). */
+function stageExpectations(
+    stage: StageName,
+    weight: number,
+    objects: KubernetesObject[],
+    workloads: RouteCase["workloads"],
+    apis: TrafficApi[],
+): RouteCase["expect"] {
+    return {
+        users: expectedUsers(stage, weight),
+        storageClients: storageClientsOf(objects),
+        calls: expectedCalls(stage, workloads, apis, weight),
+        sticky: STICKY_COOKIES.map((cookie) => {
+            const { chains, setCookie } = expectedSticky(stage, weight, cookie);
+            return { cookie, chains: chains.map(([c, share]) => ({ ...c, share })), setCookie };
+        }),
+    };
+}
+
 function stageCase(
     name: string,
     description: string,
+    api: TrafficApi,
     run: ProgramRun,
     stage: StageName,
     weight: number,
-    objects = appObjects(run),
+    objects = caseObjectsOf(run),
     options: StateOptions = {},
 ): RouteCase {
     const state = buildState(objects, gatewayReleaseOf(run), ingressHostOf(run), options);
+    const present = objects.filter((o) => !(options.withoutPods ?? []).includes(o.metadata.name));
     return {
         name,
         description,
         kind: "stage",
         ...state,
         cookies: COOKIES,
-        expect: {
-            users: expectedUsers(stage, weight),
-            storageClients: storageClientsOf(
-                objects.filter((o) => !(options.withoutPods ?? []).includes(o.metadata.name)),
-            ),
-            calls: expectedCalls(stage, state.workloads),
-            sticky: STICKY_COOKIES.map((cookie) => {
-                const { chains, setCookie } = expectedSticky(stage, weight, cookie);
-                return { cookie, chains: chains.map(([c, share]) => ({ ...c, share })), setCookie };
-            }),
-        },
+        expect: stageExpectations(stage, weight, present, state.workloads, [api]),
         expectFailure: false,
     };
 }
 
+interface Base {
+    api: TrafficApi;
+    run: ProgramRun;
+    stage: StageName;
+    weight: number;
+    name: string;
+}
+
 function control(
-    base: { run: ProgramRun; stage: StageName; weight: number; name: string },
+    base: Base,
     what: string,
     removed: string,
     detectedAs: string,
     edit: (objects: KubernetesObject[]) => KubernetesObject[],
     options: StateOptions = {},
 ): RouteCase {
-    const objects = edit(appObjects(base.run));
+    const objects = edit(caseObjectsOf(base.run));
     const c = stageCase(
-        `control/${what}`,
+        `${APIS[base.api].prefix}control/${what}`,
         `${base.name} with ${removed}: the checker must report a problem (${detectedAs})`,
+        base.api,
         base.run,
         base.stage,
         base.weight,
@@ -91,7 +146,14 @@ function control(
         options,
     );
     // The expectations stay the base case's: what is removed must show up as a violation of them.
-    c.expect.storageClients = stageCase(base.name, "", base.run, base.stage, base.weight).expect.storageClients;
+    c.expect.storageClients = stageCase(
+        base.name,
+        "",
+        base.api,
+        base.run,
+        base.stage,
+        base.weight,
+    ).expect.storageClients;
     return { ...c, kind: "control", control: { basedOn: base.name, removed, detectedAs }, expectFailure: true };
 }
 
@@ -109,119 +171,20 @@ function clearCases(outDir: string) {
             }
         }
     };
-    for (const sub of ["stage", "canary", "transition", "control"]) walk(path.join(outDir, sub));
+    for (const sub of ["stage", "canary", "transition", "control", "gateway-api", "api-switch"])
+        walk(path.join(outDir, sub));
 }
 
 const isNot = (kind: string, name: string) => (o: KubernetesObject) => !(o.kind === kind && o.metadata.name === name);
+/** Replaces the objects of one kind and name (of either API: `gatewayApi` picks Gateway API's). */
+const editing =
+    (kind: string, name: string, change: (o: KubernetesObject) => KubernetesObject) => (objects: KubernetesObject[]) =>
+        objects.map((o) => (o.kind === kind && o.metadata.name === name ? change(o) : o));
 
-async function main(outDir: string) {
-    const t0 = Date.now();
-    const cases: RouteCase[] = [];
-    const runs = new Map<string, ProgramRun>();
-    for (const stage of STAGE_NAMES) runs.set(stage, await runStage(stage));
-    for (const weight of WEIGHTS)
-        runs.set(`canary(${weight})`, await runStage("canary", { canaryWeight: String(weight) }));
-    const defaultWeight = (s: StageName) =>
-        s === "canary" ? Number(runs.get("canary")!.outputs.canaryWeight ?? 0) : 0;
-
-    for (const stage of STAGE_NAMES) {
-        cases.push(
-            stageCase(
-                `stage/${stage}`,
-                `stage ${stage} with the default settings`,
-                runs.get(stage)!,
-                stage,
-                defaultWeight(stage),
-            ),
-        );
-    }
-    const same = (a: ProgramRun, b: ProgramRun) => JSON.stringify(appObjects(a)) === JSON.stringify(appObjects(b));
-    for (const weight of WEIGHTS) {
-        const run = runs.get(`canary(${weight})`)!;
-        const alias =
-            weight === defaultWeight("canary") && same(run, runs.get("canary")!)
-                ? " (the default weight: the same objects as stage/canary)"
-                : "";
-        cases.push(
-            stageCase(
-                `canary/weight-${weight}`,
-                `stage canary with canaryWeight ${weight}${alias}`,
-                run,
-                "canary",
-                weight,
-            ),
-        );
-    }
-
-    // Every state of every `pulumi up` between adjacent stages, both ways; also with the weighted canary.
-    const pairs: [string, string][] = STAGE_NAMES.slice(1).map((to, i) => [STAGE_NAMES[i], to]);
-    const weighted: [string, string][] = [
-        ["lockdown", "canary(30)"],
-        ["canary(30)", "finalize"],
-    ];
-    const transitions = [...pairs, ...weighted].flatMap(
-        ([a, b]) =>
-            [
-                [a, b],
-                [b, a],
-            ] as [string, string][],
-    );
-    // States with the same objects (other orders of the same steps, or a state two transitions
-    // share) are one case, which names the others.
-    let transitionStates = 0;
-    const byContent = new Map<string, RouteCase>();
-    let crossingBase: { name: string; objects: KubernetesObject[]; run: ProgramRun } | undefined;
-    for (const [from, to] of transitions) {
-        const [fromRun, toRun] = [runs.get(from)!, runs.get(to)!];
-        const states = intermediateStates(fromRun, toRun, (s) => ROUTING_KINDS.test(s.label));
-        states.forEach((state, i) => {
-            // The app namespace's objects, as for a stage (a state holds every Kubernetes object of the stack).
-            const objects = inNamespace(state.objects);
-            if (from === "lockdown" && to === "canary" && state.description === "after every create/update, then []") {
-                crossingBase = { name: `transition/${from}->${to} ${state.description}`, objects, run: toRun };
-            }
-            const built = buildState(objects, gatewayReleaseOf(toRun), ingressHostOf(toRun));
-            const name = `transition/${from}->${to}/${String(i).padStart(2, "0")}`;
-            const expect = { storageClients: storageClientsOf(objects), chainsDoNotCross: true };
-            transitionStates++;
-            const key = JSON.stringify([built, expect]);
-            const existing = byContent.get(key);
-            if (existing) {
-                existing.alsoCovers!.push(name);
-                return;
-            }
-            const c: RouteCase = {
-                name,
-                description: `${from} -> ${to}, ${state.description}`,
-                kind: "transition",
-                ...built,
-                // The sticky canary's cookies too: every state must serve them, chains uncrossed.
-                cookies: { ...COOKIES, withoutFlag: [...COOKIES.withoutFlag, ...STICKY_COOKIES] },
-                expect,
-                expectFailure: false,
-                alsoCovers: [],
-            };
-            byContent.set(key, c);
-            cases.push(c);
-        });
-    }
-
-    // Controls: a real case with one thing removed.
-    const canary = {
-        run: runs.get("canary")!,
-        stage: "canary" as StageName,
-        weight: defaultWeight("canary"),
-        name: "stage/canary",
-    };
-    const canary30 = {
-        run: runs.get("canary(30)")!,
-        stage: "canary" as StageName,
-        weight: 30,
-        name: "canary/weight-30",
-    };
-    const finalize = { run: runs.get("finalize")!, stage: "finalize" as StageName, weight: 0, name: "stage/finalize" };
-    const deploy = { run: runs.get("deploy")!, stage: "deploy" as StageName, weight: 0, name: "stage/deploy" };
-    cases.push(
+/** Istio's API: the control cases (names unchanged since they were the only ones). */
+function istioControls(b: Record<"canary" | "canary30" | "finalize" | "deploy", Base>): RouteCase[] {
+    const { canary, canary30, finalize, deploy } = b;
+    return [
         control(
             canary,
             "canary-without-destinationrule-voting-app-v2-0",
@@ -241,45 +204,36 @@ async function main(outDir: string) {
             "canary30-without-sticky-route-v2-0",
             "the sticky-v2-0 route removed from VirtualService voting-app (users the weight sent to 2.0 are picked again)",
             "users",
-            (objects) =>
-                objects.map((o) =>
-                    o.kind === "VirtualService" && o.metadata.name === "voting-app"
-                        ? { ...o, spec: { ...o.spec, http: o.spec.http.filter((r: any) => r.name !== "sticky-v2-0") } }
-                        : o,
-                ),
+            editing("VirtualService", "voting-app", (o) => ({
+                ...o,
+                spec: { ...o.spec, http: o.spec.http.filter((r: any) => r.name !== "sticky-v2-0") },
+            })),
         ),
         control(
             canary30,
             "canary30-without-set-cookie",
             "the Set-Cookie headers removed from the weighted route of VirtualService voting-app",
             "users",
-            (objects) =>
-                objects.map((o) =>
-                    o.kind === "VirtualService" && o.metadata.name === "voting-app"
-                        ? {
-                              ...o,
-                              spec: {
-                                  ...o.spec,
-                                  http: o.spec.http.map((r: any) => ({
-                                      ...r,
-                                      route: r.route.map(({ headers: _headers, ...d }: any) => d),
-                                  })),
-                              },
-                          }
-                        : o,
-                ),
+            editing("VirtualService", "voting-app", (o) => ({
+                ...o,
+                spec: {
+                    ...o.spec,
+                    http: o.spec.http.map((r: any) => ({
+                        ...r,
+                        route: r.route.map(({ headers: _headers, ...d }: any) => d),
+                    })),
+                },
+            })),
         ),
         control(
             canary,
             "canary-without-flag-route",
             "the feature-flag route removed from VirtualService voting-app",
             "users",
-            (objects) =>
-                objects.map((o) =>
-                    o.kind === "VirtualService" && o.metadata.name === "voting-app"
-                        ? { ...o, spec: { ...o.spec, http: o.spec.http.filter((r: any) => r.name !== "feature-flag") } }
-                        : o,
-                ),
+            editing("VirtualService", "voting-app", (o) => ({
+                ...o,
+                spec: { ...o.spec, http: o.spec.http.filter((r: any) => r.name !== "feature-flag") },
+            })),
         ),
         control(
             finalize,
@@ -293,66 +247,361 @@ async function main(outDir: string) {
             canary,
             "canary-without-storage-route-v1-0",
             "the TCP route to subset v1-0 removed from VirtualService voting-storage",
-            "call-subset",
-            (objects) =>
-                objects.map((o) =>
-                    o.kind === "VirtualService" && o.metadata.name === "voting-storage"
-                        ? {
-                              ...o,
-                              spec: {
-                                  ...o.spec,
-                                  tcp: o.spec.tcp.filter(
-                                      (r: any) => !r.route.some((d: any) => d.destination.subset === "v1-0"),
-                                  ),
-                              },
-                          }
-                        : o,
-                ),
+            "call-backend",
+            editing("VirtualService", "voting-storage", (o) => ({
+                ...o,
+                spec: {
+                    ...o.spec,
+                    tcp: o.spec.tcp.filter((r: any) => !r.route.some((d: any) => d.destination.subset === "v1-0")),
+                },
+            })),
         ),
         control(
             canary,
             "canary-storage-numeric-target-ports",
             "the storage Service's named target ports (each port then reaches both engines)",
             "storage",
-            (objects) =>
-                objects.map((o) =>
-                    o.kind === "Service" && o.metadata.name === "voting-storage"
-                        ? {
-                              ...o,
-                              spec: { ...o.spec, ports: o.spec.ports.map((p: any) => ({ ...p, targetPort: p.port })) },
-                          }
-                        : o,
-                ),
+            numericStoragePorts,
         ),
         control(
             canary,
             "canary-without-analytics-route-to-v2-0",
             "the HTTP route to-v2-0 (app 2.0 -> analytics 2.0) removed from VirtualService voting-analytics",
             "users",
+            editing("VirtualService", "voting-analytics", (o) => ({
+                ...o,
+                spec: { ...o.spec, http: o.spec.http.filter((r: any) => r.name !== "to-v2-0") },
+            })),
+        ),
+        control(deploy, "deploy-without-gateway", `Gateway ${APP_GATEWAY_NAME} removed`, "no-match", (objects) =>
+            objects.filter((o) => o.kind !== "Gateway"),
+        ),
+    ];
+}
+
+const numericStoragePorts = editing("Service", "voting-storage", (o) => ({
+    ...o,
+    spec: { ...o.spec, ports: o.spec.ports.map((p: any) => ({ ...p, targetPort: p.port })) },
+}));
+
+/** A per-version Service that selects only `app`: its cluster reaches every version of the component. */
+const selectingAppOnly = (name: string) =>
+    editing("Service", name, (o) => ({
+        ...o,
+        spec: { ...o.spec, selector: { app: o.spec.selector.app } },
+    }));
+
+/** Gateway API's control cases: the analogues of Istio's, and what only Gateway API has. */
+function gatewayApiControls(b: Record<"canary" | "canary30" | "finalize" | "deploy", Base>): RouteCase[] {
+    const { canary, canary30, finalize, deploy } = b;
+    const rules = (
+        name: string,
+        change: (rules: any[]) => any[],
+    ): ((objects: KubernetesObject[]) => KubernetesObject[]) =>
+        editing("HTTPRoute", name, (o) => ({ ...o, spec: { ...o.spec, rules: change(o.spec.rules) } }));
+    return [
+        control(
+            canary,
+            "canary-without-service-voting-app-v2-0",
+            "Service voting-app-v2-0 removed (HTTPRoute voting-app's backendRef names a Service that does not exist)",
+            "undefined-cluster",
+            (objects) => objects.filter(isNot("Service", "voting-app-v2-0")),
+        ),
+        control(
+            canary30,
+            "canary30-without-service-voting-app-v2-0",
+            "Service voting-app-v2-0 removed (a weighted backendRef to a Service that does not exist)",
+            "undefined-cluster",
+            (objects) => objects.filter(isNot("Service", "voting-app-v2-0")),
+        ),
+        control(
+            canary30,
+            "canary30-without-sticky-rule-v2-0",
+            "the sticky-v2-0 rule removed from HTTPRoute voting-app (users the weight sent to 2.0 are picked again)",
+            "users",
+            rules("voting-app", (r) => r.filter((rule) => rule.name !== "sticky-v2-0")),
+        ),
+        control(
+            canary30,
+            "canary30-without-set-cookie-filter",
+            "the ResponseHeaderModifier filters (Set-Cookie) removed from the weighted rule of HTTPRoute voting-app",
+            "users",
+            rules("voting-app", (r) =>
+                r.map((rule) => ({
+                    ...rule,
+                    backendRefs: rule.backendRefs.map(({ filters: _filters, ...ref }: any) => ref),
+                })),
+            ),
+        ),
+        control(
+            canary,
+            "canary-without-flag-rule",
+            "the feature-flag rule removed from HTTPRoute voting-app",
+            "users",
+            rules("voting-app", (r) => r.filter((rule) => rule.name !== "feature-flag")),
+        ),
+        control(
+            finalize,
+            "finalize-without-storage-2-0-pod",
+            "the pod of Deployment voting-storage-2-0 removed (the MySQL port with no pods)",
+            "storage",
+            (objects) => objects,
+            { withoutPods: ["voting-storage-2-0"] },
+        ),
+        control(
+            canary,
+            "canary-storage-numeric-target-ports",
+            "the storage Service's named target ports (with no storage route, each port then reaches both engines)",
+            "storage",
+            numericStoragePorts,
+        ),
+        control(
+            canary,
+            "canary-without-analytics-rule-to-v2-0",
+            "the rule to-v2-0 (app 2.0 -> analytics 2.0) removed from HTTPRoute voting-analytics",
+            "users",
+            rules("voting-analytics", (r) => r.filter((rule) => rule.name !== "to-v2-0")),
+        ),
+        control(
+            canary,
+            "canary-analytics-rules-without-header-match",
+            "the x-voting-app-version header matches removed from HTTPRoute voting-analytics (every app version takes its first rule)",
+            "call-backend",
+            rules("voting-analytics", (r) => r.map(({ matches: _matches, ...rule }) => rule)),
+        ),
+        control(
+            canary,
+            "canary-service-voting-analytics-v2-0-selecting-app-only",
+            "the version from the selector of Service voting-analytics-v2-0 (the route's cluster is right, its pods are every analytics version)",
+            "call-backend",
+            selectingAppOnly("voting-analytics-v2-0"),
+        ),
+        control(
+            canary,
+            "canary-gateway-without-addresses",
+            `the addresses of Gateway ${APP_GATEWAY_NAME} (it is then Istio's automated deployment, not bound to the installed ingress gateway)`,
+            "no-match",
             (objects) =>
                 objects.map((o) =>
-                    o.kind === "VirtualService" && o.metadata.name === "voting-analytics"
-                        ? { ...o, spec: { ...o.spec, http: o.spec.http.filter((r: any) => r.name !== "to-v2-0") } }
-                        : o,
+                    isGatewayApi(o) && o.kind === "Gateway" ? { ...o, spec: { ...o.spec, addresses: undefined } } : o,
                 ),
         ),
         control(deploy, "deploy-without-gateway", `Gateway ${APP_GATEWAY_NAME} removed`, "no-match", (objects) =>
             objects.filter((o) => o.kind !== "Gateway"),
         ),
-    );
+    ];
+}
 
-    // The mid-transition check (chains never mix 1.x and 2.0) must catch a crossing.
-    if (!crossingBase) throw new Error("route-cases: no state 'after every create/update' of lockdown -> canary");
-    {
-        const objects = crossingBase.objects.map((o) =>
-            o.kind === "VirtualService" && o.metadata.name === "voting-analytics"
-                ? { ...o, spec: { ...o.spec, http: o.spec.http.filter((r: any) => r.name !== "to-v1-1") } }
-                : o,
-        );
-        const removed =
-            "the HTTP route to-v1-1 (app 1.0 -> analytics 1.1) removed from VirtualService voting-analytics";
+async function main(outDir: string) {
+    const t0 = Date.now();
+    const cases: RouteCase[] = [];
+    // Runs by API and stage: "istio:canary", "gateway-api:canary(30)".
+    const runs = new Map<string, ProgramRun>();
+    for (const api of TRAFFIC_APIS) {
+        const { config } = APIS[api];
+        for (const stage of STAGE_NAMES) runs.set(`${api}:${stage}`, await runStage(stage, config));
+        for (const weight of WEIGHTS)
+            runs.set(`${api}:canary(${weight})`, await runStage("canary", { ...config, canaryWeight: String(weight) }));
+    }
+    const run = (api: TrafficApi, key: string) => {
+        const found = runs.get(`${api}:${key}`);
+        if (!found) throw new Error(`route-cases: no run ${api}:${key}`);
+        return found;
+    };
+    const defaultWeight = (api: TrafficApi, s: StageName) =>
+        s === "canary" ? Number(run(api, "canary").outputs.canaryWeight ?? 0) : 0;
+    const same = (a: ProgramRun, b: ProgramRun) =>
+        JSON.stringify(caseObjectsOf(a)) === JSON.stringify(caseObjectsOf(b));
+    // States with the same objects and expectations (other orders of the same steps, or a state two
+    // transitions share) are one case, which names the others.
+    const byContent = new Map<string, RouteCase>();
+    const addState = (c: RouteCase, key: string) => {
+        const existing = byContent.get(key);
+        if (existing) {
+            existing.alsoCovers!.push(c.name);
+            return;
+        }
+        byContent.set(key, c);
+        cases.push(c);
+    };
+    const counts = { transitionStates: 0, transitions: 0, switchStates: 0, switches: 0 };
+
+    for (const api of TRAFFIC_APIS) {
+        const { prefix } = APIS[api];
+        for (const stage of STAGE_NAMES) {
+            cases.push(
+                stageCase(
+                    `${prefix}stage/${stage}`,
+                    `stage ${stage} with the default settings (traffic.api ${api})`.replace(" (traffic.api istio)", ""),
+                    api,
+                    run(api, stage),
+                    stage,
+                    defaultWeight(api, stage),
+                ),
+            );
+        }
+        for (const weight of WEIGHTS) {
+            const r = run(api, `canary(${weight})`);
+            const alias =
+                weight === defaultWeight(api, "canary") && same(r, run(api, "canary"))
+                    ? ` (the default weight: the same objects as ${prefix}stage/canary)`
+                    : "";
+            const apiNote = api === "istio" ? "" : ` (traffic.api ${api})`;
+            cases.push(
+                stageCase(
+                    `${prefix}canary/weight-${weight}`,
+                    `stage canary with canaryWeight ${weight}${apiNote}${alias}`,
+                    api,
+                    r,
+                    "canary",
+                    weight,
+                ),
+            );
+        }
+    }
+
+    // Every state of every `pulumi up` between adjacent stages, both ways; also with the weighted canary.
+    const pairs: [string, string][] = STAGE_NAMES.slice(1).map((to, i) => [STAGE_NAMES[i], to]);
+    const weighted: [string, string][] = [
+        ["lockdown", "canary(30)"],
+        ["canary(30)", "finalize"],
+    ];
+    const transitions = [...pairs, ...weighted].flatMap(
+        ([a, b]) =>
+            [
+                [a, b],
+                [b, a],
+            ] as [string, string][],
+    );
+    const crossingBases = new Map<TrafficApi, { name: string; objects: KubernetesObject[]; run: ProgramRun }>();
+    for (const api of TRAFFIC_APIS) {
+        const { prefix } = APIS[api];
+        for (const [from, to] of transitions) {
+            const [fromRun, toRun] = [run(api, from), run(api, to)];
+            counts.transitions++;
+            const states = intermediateStates(fromRun, toRun, routingStep);
+            states.forEach((state, i) => {
+                // The app namespace's objects and Gateway API's, as for a stage (a state holds every Kubernetes object of the stack).
+                const objects = caseObjects(state.objects);
+                if (
+                    from === "lockdown" &&
+                    to === "canary" &&
+                    state.description === "after every create/update, then []"
+                ) {
+                    crossingBases.set(api, {
+                        name: `${prefix}transition/${from}->${to} ${state.description}`,
+                        objects,
+                        run: toRun,
+                    });
+                }
+                const built = buildState(objects, gatewayReleaseOf(toRun), ingressHostOf(toRun));
+                const name = `${prefix}transition/${from}->${to}/${String(i).padStart(2, "0")}`;
+                const expect = { storageClients: storageClientsOf(objects), chainsDoNotCross: true };
+                counts.transitionStates++;
+                addState(
+                    {
+                        name,
+                        description: `${from} -> ${to}, ${state.description}${api === "istio" ? "" : ` (traffic.api ${api})`}`,
+                        kind: "transition",
+                        ...built,
+                        // The sticky canary's cookies too: every state must serve them, chains uncrossed.
+                        cookies: { ...COOKIES, withoutFlag: [...COOKIES.withoutFlag, ...STICKY_COOKIES] },
+                        expect,
+                        expectFailure: false,
+                        alsoCovers: [],
+                    },
+                    JSON.stringify([built, expect]),
+                );
+            });
+        }
+    }
+
+    // Switching traffic.api at each stage (and the weighted canary), both ways: every state.
+    const switchStages: [string, StageName, number][] = [
+        ...STAGE_NAMES.map((s): [string, StageName, number] => [s, s, defaultWeight("istio", s)]),
+        ["canary(30)", "canary", 30],
+    ];
+    for (const [key, stage, weight] of switchStages) {
+        for (const [from, to] of [
+            ["istio", "gateway-api"],
+            ["gateway-api", "istio"],
+        ] as [TrafficApi, TrafficApi][]) {
+            const [fromRun, toRun] = [run(from, key), run(to, key)];
+            counts.switches++;
+            intermediateStates(fromRun, toRun, routingStep).forEach((state, i) => {
+                const objects = caseObjects(state.objects);
+                const built = buildState(objects, gatewayReleaseOf(toRun), ingressHostOf(toRun));
+                const expect = {
+                    ...stageExpectations(stage, weight, objects, built.workloads, [from, to]),
+                    chainsDoNotCross: true,
+                };
+                counts.switchStates++;
+                addState(
+                    {
+                        name: `api-switch/${key}/${from}->${to}/${String(i).padStart(2, "0")}`,
+                        description: `traffic.api ${from} -> ${to} at stage ${key}, ${state.description}`,
+                        kind: "api-switch",
+                        ...built,
+                        cookies: COOKIES,
+                        expect,
+                        expectFailure: false,
+                        alsoCovers: [],
+                    },
+                    JSON.stringify([built, expect]),
+                );
+            });
+        }
+    }
+
+    // Controls: a real case with one thing removed or broken.
+    for (const api of TRAFFIC_APIS) {
+        const { prefix } = APIS[api];
+        const base = (key: string, stage: StageName, weight: number, name: string): Base => ({
+            api,
+            run: run(api, key),
+            stage,
+            weight,
+            name: `${prefix}${name}`,
+        });
+        const bases = {
+            canary: base("canary", "canary", defaultWeight(api, "canary"), "stage/canary"),
+            canary30: base("canary(30)", "canary", 30, "canary/weight-30"),
+            finalize: base("finalize", "finalize", 0, "stage/finalize"),
+            deploy: base("deploy", "deploy", 0, "stage/deploy"),
+        };
+        cases.push(...(api === "istio" ? istioControls(bases) : gatewayApiControls(bases)));
+    }
+
+    // The mid-transition check (chains never mix 1.x and 2.0) must catch a crossing, with either API.
+    const crossings: Record<
+        TrafficApi,
+        { removed: string; edit: (objects: KubernetesObject[]) => KubernetesObject[] }
+    > = {
+        istio: {
+            removed: "the HTTP route to-v1-1 (app 1.0 -> analytics 1.1) removed from VirtualService voting-analytics",
+            edit: editing("VirtualService", "voting-analytics", (o) => ({
+                ...o,
+                spec: { ...o.spec, http: o.spec.http.filter((r: any) => r.name !== "to-v1-1") },
+            })),
+        },
+        "gateway-api": {
+            removed:
+                "the version from the selector of Service voting-analytics-v1-1 (app 1.0's route reaches every analytics version)",
+            edit: selectingAppOnly("voting-analytics-v1-1"),
+        },
+    };
+    for (const api of TRAFFIC_APIS) {
+        const crossingBase = crossingBases.get(api);
+        if (!crossingBase)
+            throw new Error(`route-cases: no state 'after every create/update' of lockdown -> canary (${api})`);
+        const objects = crossings[api].edit(crossingBase.objects);
+        const { removed } = crossings[api];
+        const what =
+            api === "istio"
+                ? "transition-lockdown-canary-without-analytics-route-to-v1-1"
+                : "transition-lockdown-canary-service-voting-analytics-v1-1-selecting-app-only";
         cases.push({
-            name: "control/transition-lockdown-canary-without-analytics-route-to-v1-1",
+            name: `${APIS[api].prefix}control/${what}`,
             description: `${crossingBase.name} with ${removed}`,
             kind: "control",
             ...buildState(objects, gatewayReleaseOf(crossingBase.run), ingressHostOf(crossingBase.run)),
@@ -369,10 +618,18 @@ async function main(outDir: string) {
         fs.mkdirSync(path.dirname(file), { recursive: true });
         fs.writeFileSync(file, `${JSON.stringify(c, null, 1)}\n`);
     }
-    const count = (kind: string) => cases.filter((c) => c.kind === kind).length;
+    const count = (kind: string, api?: TrafficApi) =>
+        cases.filter(
+            (c) =>
+                c.kind === kind &&
+                (api === undefined || (api === "gateway-api") === c.name.startsWith(APIS["gateway-api"].prefix)),
+        ).length;
+    const perApi = (api: TrafficApi) =>
+        `${api}: ${count("stage", api)} stage, ${count("transition", api)} transition states, ${count("control", api)} controls`;
     process.stderr.write(
-        `route-cases: ${cases.length} cases in ${outDir}: ${count("stage")} stage, ${count("transition")} distinct states of the ` +
-            `${transitionStates} that ${transitions.length} transitions pass through, ${count("control")} controls ` +
+        `route-cases: ${cases.length} cases in ${outDir}: ${TRAFFIC_APIS.map(perApi).join("; ")} ` +
+            `(${count("transition")} distinct states of the ${counts.transitionStates} that ${counts.transitions} transitions pass through); ` +
+            `${count("api-switch")} distinct states of the ${counts.switchStates} that ${counts.switches} switches of traffic.api pass through ` +
             `(${((Date.now() - t0) / 1000).toFixed(1)}s)\n`,
     );
 }

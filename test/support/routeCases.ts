@@ -4,13 +4,23 @@
  * plus what users' requests and the app's own calls must reach there.
  *
  * The objects are the ones the program registers (mock/runProgram.ts, the path `pulumi up` takes),
- * completed with what Kubernetes and the charts add in a cluster: one running Pod per Deployment
- * (from its template), EndpointSlices as Kubernetes' endpointslice controller makes them, and the
- * ingress gateway's Service and Pod as Istio's gateway chart makes them. The expectations come
- * from test/support/expected.ts (ROUTES, NO_FLAG, FLAG) and stages/model.ts (STORAGE_OF,
- * STORAGE_ENGINES, each stage's mesh routes): nothing is restated here.
+ * with either traffic API (traffic.api: Istio's Gateway, VirtualServices and DestinationRules, or
+ * Kubernetes Gateway API's Gateway, HTTPRoutes and per-version Services; mid-switch, both),
+ * completed with what Kubernetes, the charts and istiod add in a cluster: one running Pod per
+ * Deployment (from its template), EndpointSlices as Kubernetes' endpointslice controller makes
+ * them, the ingress gateway's Service and Pod as Istio's gateway chart makes them, and (where
+ * Gateway API objects are) the GatewayClass `istio` istiod's gatewayclass controller makes.
+ * Istio's objects go to its config store (`istio`); Gateway API's, like Services and Pods, to the
+ * fake Kubernetes API (`kubernetes`), where Istio's gateway controller reads them.
+ *
+ * The expectations come from test/support/expected.ts (ROUTES, NO_FLAG, FLAG) and stages/model.ts
+ * (STORAGE_OF, STORAGE_ENGINES, each stage's mesh routes): nothing is restated here, and they are
+ * the same for both APIs. Only the Envoy cluster that serves a mesh route depends on the API (a
+ * subset's, or a per-version Service's: `expectedCalls`); the version of the pods it reaches does not.
  */
-import { KubernetesObject, ProgramRun } from "../../mock/runProgram";
+import * as fs from "fs";
+import * as path from "path";
+import { appObjects, asKubernetesObject, inNamespace, KubernetesObject, ProgramRun } from "../../mock/runProgram";
 import { toYaml } from "../../mock/render";
 import {
     Component,
@@ -18,10 +28,13 @@ import {
     STORAGE_OF,
     StageName,
     Version,
+    planStage,
     stageByName,
     subsetName,
 } from "../../stages/model";
-import { DEFAULT_GATEWAY } from "../../stages/names";
+import { APP_NAMESPACE, APP_VERSION_HEADER, buildArgsOf, DEFAULT_GATEWAY } from "../../stages/names";
+import { GATEWAY_API_CRDS_FILE, GatewayApiChannelFile } from "../../stages/gatewayApi";
+import { TrafficApi, trafficRouter } from "../../stages/traffic";
 import { Chain, FLAG, NO_FLAG, ROUTES } from "./expected";
 import { storageSettingsOf } from "./mesh";
 import { CHART_GATEWAY_SERVICE_PORTS, chartGatewayPodLabels } from "./runs";
@@ -29,6 +42,101 @@ import { CHART_GATEWAY_SERVICE_PORTS, chartGatewayPodLabels } from "./runs";
 /** Kinds that go to Istio's Kubernetes registry (the fake API server) and to its config store. */
 const KUBE_KINDS = new Set(["Namespace", "Service"]);
 const ISTIO_KINDS = new Set(["Gateway", "VirtualService", "DestinationRule", "PeerAuthentication"]);
+/** API groups of Istio's config store (a Gateway of another group is Gateway API's). */
+const ISTIO_GROUPS = new Set(["networking.istio.io", "security.istio.io"]);
+/** Kubernetes Gateway API: read by Istio's gateway controller from the Kubernetes API, like Services. */
+const GATEWAY_API_GROUP = "gateway.networking.k8s.io";
+
+const groupOf = (o: KubernetesObject) => (o.apiVersion.includes("/") ? o.apiVersion.split("/")[0] : "");
+const isIstioConfig = (o: KubernetesObject) => ISTIO_GROUPS.has(groupOf(o)) && ISTIO_KINDS.has(o.kind);
+export const isGatewayApi = (o: KubernetesObject) => groupOf(o) === GATEWAY_API_GROUP;
+
+/** The OpenAPI schema of each served version of the vendored Gateway API CRDs, by "group/version/Kind". */
+let crdSchemas: Map<string, any> | undefined;
+function crdSchema(o: KubernetesObject): any {
+    if (!crdSchemas) {
+        crdSchemas = new Map();
+        const file = path.join(__dirname, "..", "..", GATEWAY_API_CRDS_FILE);
+        const channel = JSON.parse(fs.readFileSync(file, "utf8")) as GatewayApiChannelFile;
+        for (const crd of channel.objects as any[]) {
+            if (crd.kind !== "CustomResourceDefinition") continue;
+            for (const v of crd.spec.versions)
+                if (v.served)
+                    crdSchemas.set(`${crd.spec.group}/${v.name}/${crd.spec.names.kind}`, v.schema.openAPIV3Schema);
+        }
+    }
+    const schema = crdSchemas.get(`${o.apiVersion}/${o.kind}`);
+    if (!schema) throw new Error(`no served CRD version for ${o.apiVersion} ${o.kind} in ${GATEWAY_API_CRDS_FILE}`);
+    return schema;
+}
+
+/**
+ * The defaults the API server writes into a custom resource from its CRD's structural schema
+ * (k8s.io/apiextensions-apiserver's defaulting algorithm): a property with a `default` that the
+ * object lacks (or holds as null) gets it, then every property, item and additional property is
+ * defaulted in turn. An HTTPRoute rule without `matches` is stored with the PathPrefix "/" match,
+ * a match without `path` with that path: Istio's gateway controller reads objects as stored, and
+ * relies on these (the fake Kubernetes API applies no CRD defaults).
+ */
+function withDefaults(value: any, schema: any): any {
+    if (!schema || value === null || typeof value !== "object") return value;
+    if (Array.isArray(value)) return value.map((item) => withDefaults(item, schema.items));
+    const out: Record<string, any> = { ...value };
+    const nullable = (prop: any) => prop.nullable === true;
+    for (const [key, prop] of Object.entries<any>(schema.properties ?? {})) {
+        if (prop.default === undefined) continue;
+        if (!(key in out) || out[key] === undefined || (out[key] === null && !nullable(prop)))
+            out[key] = structuredClone(prop.default);
+    }
+    for (const key of Object.keys(out)) {
+        if (out[key] === undefined) {
+            delete out[key];
+            continue;
+        }
+        const prop = schema.properties?.[key];
+        if (prop) out[key] = withDefaults(out[key], prop);
+        else if (schema.additionalProperties && typeof schema.additionalProperties === "object")
+            out[key] = withDefaults(out[key], schema.additionalProperties);
+    }
+    return out;
+}
+
+/** A Gateway API object as the API server stores it: its CRD's defaults applied. */
+export function asStored(o: KubernetesObject): KubernetesObject {
+    return withDefaults(o, crdSchema(o)) as KubernetesObject;
+}
+
+/**
+ * The objects of one state that a case holds: the app namespace's (and the namespace), and Gateway
+ * API's objects wherever they are (a Gateway bound to the gateway Service may live in its namespace).
+ */
+export function caseObjects(objects: KubernetesObject[]): KubernetesObject[] {
+    const app = inNamespace(objects);
+    return [...app, ...objects.filter((o) => isGatewayApi(o) && !app.includes(o))];
+}
+
+/** caseObjects of what a run registers (appObjects, in its order, then Gateway API's elsewhere). */
+export function caseObjectsOf(run: ProgramRun): KubernetesObject[] {
+    const app = appObjects(run);
+    const all = run.resources.map(asKubernetesObject).filter((o): o is KubernetesObject => o !== undefined);
+    return [...app, ...caseObjects(all).filter((o) => !inNamespace([o]).length)];
+}
+
+/**
+ * The GatewayClass `istio`, as istiod's gatewayclass controller makes it in a cluster where Gateway
+ * API's CRDs are installed (the program registers no GatewayClass; its Gateway names this one).
+ * Istio would also accept the built-in class without the object; the cluster has it, so the case has it.
+ */
+const ISTIO_GATEWAY_CLASS = (): KubernetesObject =>
+    asStored({
+        apiVersion: `${GATEWAY_API_GROUP}/v1`,
+        kind: "GatewayClass",
+        metadata: { name: "istio" },
+        spec: {
+            controllerName: "istio.io/gateway-controller",
+            description: "The default Istio GatewayClass",
+        },
+    });
 
 export interface ChainShare extends Chain {
     /** Percent of requests. */
@@ -43,8 +151,11 @@ export interface Workload {
     podName: string;
     podIP: string;
     labels: Record<string, string>;
-    /** HTTP calls to analytics (voting-app only): ANALYTICS_HOST / ANALYTICS_PORT. */
-    analytics?: { host: string; port: number };
+    /**
+     * HTTP calls to analytics (voting-app only): ANALYTICS_HOST / ANALYTICS_PORT, with the headers
+     * the app contract adds to every such call (app/src/app.ts: APP_VERSION_HEADER, its own version).
+     */
+    analytics?: { host: string; port: number; headers: Record<string, string> };
     /** The store it opens: REDIS_HOST/REDIS_PORT or MYSQL_HOST/MYSQL_PORT. */
     storage?: { host: string; port: number; engine: string };
 }
@@ -56,19 +167,27 @@ export interface ServiceInfo {
     ports: number[];
 }
 
-/** A mesh route of the stage (stages/model.ts): `from`'s calls to `host:port` go to `subset` ("" = the plain Service). */
+/**
+ * A mesh route of the stage (stages/model.ts): `from`'s calls to `host:port` reach pods of `version`
+ * ("" = the plain Service's round robin, any version), through one of `clusters`: the Envoy cluster
+ * of the version's backend in the case's traffic API (outbound|8080|v1-1|voting-analytics.voting...
+ * for a DestinationRule subset, outbound|8080||voting-analytics-v1-1.voting... for a per-version
+ * Service, the plain Service's where the API routes none, as Gateway API for storage); mid-switch
+ * between the APIs, either API's.
+ */
 export interface ExpectedCall {
     from: string;
     kind: "analytics" | "storage";
     host: string;
     port: number;
-    subset: string;
+    version: string;
+    clusters: string[];
 }
 
 export interface RouteCase {
     name: string;
     description: string;
-    kind: "stage" | "transition" | "control";
+    kind: "stage" | "transition" | "api-switch" | "control";
     /** Multi-document YAML for Istio's fake Kubernetes registry (xds.FakeOptions.KubernetesObjectString). */
     kubernetes: string;
     /** Multi-document YAML of the Istio objects (xds.FakeOptions.ConfigString). */
@@ -92,7 +211,7 @@ export interface RouteCase {
         users?: { withoutFlag: ChainShare[]; withFlag: ChainShare[] };
         /** Every app and analytics Deployment reaches its own engine's storage version on its port. */
         storageClients: { client: string; port: number; version: string }[];
-        /** Each stage's service-to-service routes (stage cases only): which subset's cluster serves the call. */
+        /** Each stage's service-to-service routes (stage and api-switch cases): which version and cluster serve the call. */
         calls?: ExpectedCall[];
         /**
          * The sticky weighted canary (stage cases only): for each Cookie header, the chains reached
@@ -105,7 +224,7 @@ export interface RouteCase {
     /**
      * Control cases: what was removed from which case; the checker must report at least one
      * problem of the category `detectedAs` (undefined-cluster, no-endpoints, no-match, users,
-     * storage, call-subset).
+     * storage, call-backend, crossing).
      */
     control?: { basedOn: string; removed: string; detectedAs: string };
     expectFailure: boolean;
@@ -296,6 +415,25 @@ function envOf(deployment: KubernetesObject): Record<string, string> {
     return env;
 }
 
+/**
+ * toYaml of a list of objects, each object's document written once per generator run: the states
+ * of a transition share most of their objects (the same text as toYaml(objects)).
+ */
+const yamlCache = new Map<string, string>();
+function yamlOf(objects: KubernetesObject[]): string {
+    return objects
+        .map((o) => {
+            const key = JSON.stringify(o);
+            let text = yamlCache.get(key);
+            if (text === undefined) {
+                text = toYaml([o]);
+                yamlCache.set(key, text);
+            }
+            return text;
+        })
+        .join("---\n");
+}
+
 export interface StateOptions {
     /** Deployments that get no Pod (a control: a subset whose pods are gone). */
     withoutPods?: string[];
@@ -310,8 +448,8 @@ interface BuiltState {
 }
 
 /**
- * The objects of one state (the app namespace's objects, see `inNamespace` in mock/runProgram.ts) as Istio's registry and
- * config store see them.
+ * The objects of one state (`caseObjects`: the app namespace's, see `inNamespace` in mock/runProgram.ts, and Gateway
+ * API's) as Istio's registry and config store see them.
  */
 export function buildState(
     objects: KubernetesObject[],
@@ -390,14 +528,16 @@ export function buildState(
 
     const allPods = [...pods, gatewayPod];
     const allServices = [...services, gatewayService];
+    const gatewayApi = objects.filter(isGatewayApi).map(asStored);
     const kube: KubernetesObject[] = [
         ...namespaces.filter((o) => KUBE_KINDS.has(o.kind)),
         gatewayNamespace,
         ...allServices,
         ...allPods,
         ...allServices.flatMap((s) => endpointSlicesOf(s, allPods)),
+        ...(gatewayApi.length > 0 ? [ISTIO_GATEWAY_CLASS(), ...gatewayApi] : []),
     ];
-    const istio = objects.filter((o) => ISTIO_KINDS.has(o.kind));
+    const istio = objects.filter(isIstioConfig);
 
     const podByDeployment = new Map(deployments.map((d, i) => [d.metadata.name, pods[i]]));
     const workloads: Workload[] = deployments.map((d) => {
@@ -413,15 +553,21 @@ export function buildState(
             podIP: pod.status.podIP,
             labels: pod.metadata.labels ?? {},
             ...(env.ANALYTICS_HOST
-                ? { analytics: { host: env.ANALYTICS_HOST, port: Number(env.ANALYTICS_PORT) } }
+                ? {
+                      analytics: {
+                          host: env.ANALYTICS_HOST,
+                          port: Number(env.ANALYTICS_PORT),
+                          headers: analyticsHeaders(template.app as Component, template.version as Version),
+                      },
+                  }
                 : {}),
             ...(storage.host ? { storage: { host: storage.host, port: storage.port, engine: storage.engine } } : {}),
         };
     });
 
     return {
-        kubernetes: toYaml(kube),
-        istio: toYaml(istio),
+        kubernetes: yamlOf(kube),
+        istio: yamlOf(istio),
         ingress: {
             namespace: gateway.namespace,
             serviceName: gateway.name,
@@ -439,6 +585,14 @@ export function buildState(
         })),
         workloads,
     };
+}
+
+/**
+ * The headers the app adds to every call to analytics (app/src/app.ts, fetchAnalyticsText): its own
+ * version, which the app reads from the image's VERSION build argument (stages/names.ts buildArgsOf).
+ */
+function analyticsHeaders(component: Component, version: Version): Record<string, string> {
+    return { [APP_VERSION_HEADER]: buildArgsOf({ component, version }).VERSION };
 }
 
 /** Every app and analytics Deployment of a state reaches its own engine (stages/model.ts STORAGE_OF, STORAGE_ENGINES). */
@@ -484,13 +638,30 @@ export function expectedUsers(
     };
 }
 
+/** The Envoy cluster name of a Service port (a host without a dot is a Service of the app namespace). */
+function clusterName(host: string, port: number, subset = ""): string {
+    const fqdn = host.includes(".") ? host : `${host}.${APP_NAMESPACE}.svc.cluster.local`;
+    return `outbound|${port}|${subset}|${fqdn}`;
+}
+
 /**
  * The stage's service-to-service calls (stages/model.ts): with mesh routing, each route `from -> to`
- * sends `from`'s calls to `to`'s subset; without, every call goes to the plain Service. Calls whose
- * client no route names (analytics 1.0 once analytics 1.1 takes over) are left to the storage check.
+ * sends `from`'s calls to `to`'s version, through the cluster of the backend the traffic API gives
+ * that version (its router's `versionBackends`: a DestinationRule subset, a per-version Service, or
+ * none, then the plain Service, whose named target ports keep storage clients on their engine);
+ * without, every call goes to the plain Service (any version). Several APIs (mid-switch): any of
+ * their clusters. Calls whose client no route names (analytics 1.0 once analytics 1.1 takes over)
+ * are left to the storage check.
  */
-export function expectedCalls(stage: StageName, workloads: Workload[]): ExpectedCall[] {
+export function expectedCalls(
+    stage: StageName,
+    workloads: Workload[],
+    apis: TrafficApi[],
+    canaryWeight = 0,
+): ExpectedCall[] {
     const definition = stageByName(stage);
+    const plan = planStage(stage, { canaryWeight });
+    const backends = apis.map((api) => trafficRouter(api).versionBackends(plan, { app: APP_NAMESPACE, gateway: "istio-ingress" }));
     const calls: ExpectedCall[] = [];
     for (const w of workloads) {
         const ref = { component: w.component as Component, version: w.version as Version };
@@ -500,8 +671,9 @@ export function expectedCalls(stage: StageName, workloads: Workload[]): Expected
         ];
         for (const [kind, call, component] of targets) {
             if (!call) continue;
+            const base = { from: w.deployment, kind, host: call.host, port: call.port };
             if (!definition.meshRouting) {
-                calls.push({ from: w.deployment, kind, host: call.host, port: call.port, subset: "" });
+                calls.push({ ...base, version: "", clusters: [clusterName(call.host, call.port)] });
                 continue;
             }
             const route = definition.routes.find(
@@ -510,14 +682,18 @@ export function expectedCalls(stage: StageName, workloads: Workload[]): Expected
                     r.from.version === ref.version &&
                     r.to.component === component,
             );
-            if (route)
-                calls.push({
-                    from: w.deployment,
-                    kind,
-                    host: call.host,
-                    port: call.port,
-                    subset: subsetName(route.to.version),
-                });
+            if (!route) continue;
+            const clusters = backends.map((list) => {
+                const backend = list.find(
+                    (b) => b.workload.component === component && b.workload.version === route.to.version,
+                );
+                if (!backend) return clusterName(call.host, call.port);
+                if (backend.kind === "DestinationRule")
+                    return clusterName(call.host, call.port, subsetName(route.to.version));
+                if (backend.kind === "Service") return clusterName(backend.name, call.port);
+                throw new Error(`expectedCalls: no cluster rule for a ${backend.kind} backend`);
+            });
+            calls.push({ ...base, version: route.to.version, clusters: [...new Set(clusters)] });
         }
     }
     return calls;

@@ -52,6 +52,9 @@ type hostPort struct {
 	Host   string `json:"host"`
 	Port   int    `json:"port"`
 	Engine string `json:"engine"`
+	// Headers the app adds to every such call (analytics: the app's own version, which Gateway
+	// API's mesh route matches on).
+	Headers map[string]string `json:"headers"`
 }
 
 type workload struct {
@@ -88,12 +91,17 @@ type storageClient struct {
 	Version string `json:"version"`
 }
 
+// expectedCall: a mesh route of the stage. The call must reach pods of Version ("" = any: the plain
+// Service's round robin) through one of Clusters (the version's backend in the case's traffic API:
+// a DestinationRule subset's cluster, a per-version Service's, or the plain Service's; mid-switch
+// between the APIs, either API's).
 type expectedCall struct {
-	From   string `json:"from"`
-	Kind   string `json:"kind"`
-	Host   string `json:"host"`
-	Port   int    `json:"port"`
-	Subset string `json:"subset"`
+	From     string   `json:"from"`
+	Kind     string   `json:"kind"`
+	Host     string   `json:"host"`
+	Port     int      `json:"port"`
+	Version  string   `json:"version"`
+	Clusters []string `json:"clusters"`
 }
 
 type expectations struct {

@@ -16,10 +16,14 @@ import (
 	route "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
 	tcpproxy "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/tcp_proxy/v3"
 
+	"k8s.io/apimachinery/pkg/runtime"
+	kubefake "k8s.io/client-go/kubernetes/fake"
+
 	"istio.io/istio/pilot/pkg/model"
 	"istio.io/istio/pilot/pkg/simulation"
 	"istio.io/istio/pilot/test/xds"
 	"istio.io/istio/pilot/test/xdstest"
+	kubelib "istio.io/istio/pkg/kube"
 )
 
 // Problem categories (a control case names the one it must be detected as).
@@ -29,7 +33,7 @@ const (
 	catNoMatch          = "no-match"          // no listener, filter chain, virtual host or route
 	catUsers            = "users"             // users' chains differ from the brief's (ROUTES)
 	catStorage          = "storage"           // a storage client reaches another engine/version
-	catCallSubset       = "call-subset"       // a stage's mesh route is not the subset that serves the call
+	catCallBackend      = "call-backend"      // a stage's mesh route: the call is not served by its version's backend (cluster) or reaches another version
 	catCrossing         = "crossing"          // mid-transition: a request's chain mixes 1.x and 2.0
 )
 
@@ -88,7 +92,9 @@ type checker struct {
 }
 
 func newChecker(t *testing.T, c *routeCase) *checker {
-	s := xds.NewFakeDiscoveryServer(t, xds.FakeOptions{KubernetesObjectString: c.Kubernetes, ConfigString: c.Istio})
+	s := xds.NewFakeDiscoveryServer(t, xds.FakeOptions{
+		KubernetesObjectString: c.Kubernetes, ConfigString: c.Istio, KubeClientBuilder: fakeKubeClient,
+	})
 	ck := &checker{
 		t: t, c: c, s: s,
 		byIP: map[string]*workload{}, byDeploy: map[string]*workload{}, services: map[string]service{},
@@ -104,6 +110,40 @@ func newChecker(t *testing.T, c *routeCase) *checker {
 		ck.services[svc.Name+"."+svc.Namespace] = svc
 	}
 	return ck
+}
+
+// fakeKubeClient is the fake discovery server's own fake Kubernetes client (kube.NewFakeClientWithVersion),
+// holding the same objects, with one difference in how they get there: the objects of Kubernetes'
+// own API groups (Namespaces, Services, Pods, EndpointSlices) are added to its clientset's object
+// tracker with Add instead of Create. client-go's field-managed tracker builds a REST mapper of
+// the whole scheme on every Create (testrestmapper.TestOnlyStaticRESTMapper), which was most of a
+// case's run time; Add stores the object as given, without managed fields, which Istio does not
+// read. Istio's and Gateway API's objects go through kube.NewFakeClient as before (their
+// clientsets' trackers are the simple ones).
+func fakeKubeClient(objects ...runtime.Object) kubelib.Client {
+	var own, others []runtime.Object
+	for _, o := range objects {
+		group := o.GetObjectKind().GroupVersionKind().Group
+		if o.GetObjectKind().GroupVersionKind().Kind == "" {
+			if gvks, _, err := kubelib.IstioScheme.ObjectKinds(o); err == nil && len(gvks) > 0 {
+				group = gvks[0].Group
+			}
+		}
+		// kube.NewFakeClient's own split (setupFakeClient): these groups have clientsets of their own.
+		if strings.Contains(group, "istio.io") || strings.Contains(group, "gateway.networking") || strings.Contains(group, "inference") {
+			others = append(others, o)
+		} else {
+			own = append(own, o)
+		}
+	}
+	client := kubelib.NewFakeClientWithVersion("", others...) // as FakeOptions{} builds it (no KubernetesVersion)
+	tracker := client.Kube().(*kubefake.Clientset).Tracker()
+	for _, o := range own {
+		if err := tracker.Add(o.DeepCopyObject()); err != nil {
+			panic(fmt.Sprintf("adding %v to the fake Kubernetes API: %v", o.GetObjectKind().GroupVersionKind(), err))
+		}
+	}
+	return client
 }
 
 func (ck *checker) report(category, format string, args ...any) {
@@ -337,14 +377,22 @@ func (ck *checker) callFrom(w *workload, kind, host, what string, call func(ip s
 	return r
 }
 
-// analyticsCall: the app pod's HTTP request to ANALYTICS_HOST:ANALYTICS_PORT from its sidecar.
+// analyticsCall: the app pod's HTTP request to ANALYTICS_HOST:ANALYTICS_PORT from its sidecar, with
+// the headers the app adds to it (its version: the case's workload.analytics.headers).
 func (ck *checker) analyticsCall(w *workload) callResult {
 	a := w.Analytics
-	what := fmt.Sprintf("%s -> %s:%d (HTTP GET /analytics)", w.Deployment, a.Host, a.Port)
+	headers := http.Header{}
+	names := make([]string, 0, len(a.Headers))
+	for name, value := range a.Headers {
+		headers.Set(name, value)
+		names = append(names, fmt.Sprintf("%s: %s", name, value))
+	}
+	sort.Strings(names)
+	what := fmt.Sprintf("%s -> %s:%d (HTTP GET /analytics, %s)", w.Deployment, a.Host, a.Port, strings.Join(names, ", "))
 	return ck.callFrom(w, "analytics", a.Host, what, func(ip string) callResult {
 		return ck.httpCall(ck.view(w), what, simulation.Call{
 			Address: ip, Port: a.Port, Path: "/analytics", HostHeader: fmt.Sprintf("%s:%d", a.Host, a.Port),
-			CallMode: simulation.CallModeOutbound,
+			Headers: headers, CallMode: simulation.CallModeOutbound,
 		})
 	})
 }
@@ -510,13 +558,14 @@ func (ck *checker) checkStorageClients() {
 	}
 }
 
-// checkCalls: each of the stage's service-to-service routes goes to its subset's cluster (or,
-// without mesh routing, to the plain Service's).
+// checkCalls: each of the stage's service-to-service routes is served by its version's backend
+// (one of the expected clusters: a subset's, a per-version Service's, or without mesh routing the
+// plain Service's), and reaches pods of that version only (both APIs' promise, whatever the cluster).
 func (ck *checker) checkCalls() {
 	for _, ec := range ck.c.Expect.Calls {
 		w := ck.byDeploy[ec.From]
 		if w == nil {
-			ck.report(catCallSubset, "%s: no pod in this case", ec.From)
+			ck.report(catCallBackend, "%s: no pod in this case", ec.From)
 			continue
 		}
 		var r callResult
@@ -525,32 +574,68 @@ func (ck *checker) checkCalls() {
 		} else {
 			r = ck.storageCall(w)
 		}
-		want := fmt.Sprintf("outbound|%d|%s|%s", ec.Port, ec.Subset, fqdn(ec.Host, "voting"))
+		call := fmt.Sprintf("%s -> %s:%d", ec.From, ec.Host, ec.Port)
 		for _, c := range r.clusters {
-			if c.cluster != want {
-				subset := "the plain Service"
-				if ec.Subset != "" {
-					subset = "subset " + ec.Subset
-				}
-				ck.report(catCallSubset, "%s -> %s:%d: %s go to cluster %s; the stage routes it to %s (%s)", ec.From, ec.Host, ec.Port, pct(c.share), c.cluster, subset, want)
+			if !contains(ec.Clusters, c.cluster) {
+				ck.report(catCallBackend, "%s: %s go to cluster %s; the stage routes it to %s (%s)", call, pct(c.share), c.cluster, versionName(ec.Version), strings.Join(ec.Clusters, " or "))
 			}
+		}
+		if ec.Version == "" {
+			continue
+		}
+		wrong := map[string]float64{}
+		for _, h := range r.hops {
+			if h.to.Version != ec.Version {
+				wrong[fmt.Sprintf("%s (version %s) through cluster %s", h.to.Deployment, h.to.Version, h.cluster)] += h.share
+			}
+		}
+		pods := make([]string, 0, len(wrong))
+		for pod := range wrong {
+			pods = append(pods, pod)
+		}
+		sort.Strings(pods)
+		for _, pod := range pods {
+			ck.report(catCallBackend, "%s: %s reach %s; the stage routes it to %s only", call, pct(wrong[pod]), pod, versionName(ec.Version))
 		}
 	}
 }
 
+func versionName(v string) string {
+	if v == "" {
+		return "the plain Service"
+	}
+	return "version " + v
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
 // scanRoutes: every route of every proxy, whether or not a request above took it, points at a
-// defined cluster with endpoints. Only routes to version subsets (what VirtualServices add, and
-// what make-before-break is about) and every route of the ingress gateway: a sidecar also has a
-// default route per Service port, and a port whose engine does not run has no endpoints by design.
+// defined cluster with endpoints. Only the routes a route object adds (what make-before-break is
+// about): on a sidecar, HTTP routes to a version subset or to another Service than the one their
+// virtual host is for (a VirtualService's subsets, an HTTPRoute's per-version Services) and TCP
+// routes to a subset; on the ingress gateway, every route. A sidecar also has a default route per
+// Service port, to that Service, and a port whose engine does not run has no endpoints by design.
 func (ck *checker) scanRoutes() {
 	views := []*proxyView{ck.view(nil)}
 	for i := range ck.c.Workloads {
 		views = append(views, ck.view(&ck.c.Workloads[i]))
 	}
 	for _, v := range views {
-		check := func(where, name string) {
+		// domains: the virtual host's domains (nil for a tcp_proxy); a route there to a cluster of
+		// one of them is the Service's own default route.
+		checkIn := func(domains []string, where, name string) {
 			parts := strings.Split(name, "|")
-			if len(parts) != 4 || parts[0] != "outbound" || (!v.gateway && parts[2] == "") {
+			if len(parts) != 4 || parts[0] != "outbound" {
+				return
+			}
+			if !v.gateway && parts[2] == "" && (domains == nil || contains(domains, parts[3])) {
 				return
 			}
 			if _, ok := v.clusters[name]; !ok {
@@ -561,13 +646,18 @@ func (ck *checker) scanRoutes() {
 		}
 		for _, rc := range v.routes {
 			for _, vh := range rc.GetVirtualHosts() {
+				domains := vh.GetDomains()
+				if domains == nil {
+					domains = []string{}
+				}
 				for _, r := range vh.GetRoutes() {
 					for _, c := range clustersOfRoute(r) {
-						check(fmt.Sprintf("route %q of %s/%s", r.GetName(), rc.GetName(), vh.GetName()), c)
+						checkIn(domains, fmt.Sprintf("route %q of %s/%s", r.GetName(), rc.GetName(), vh.GetName()), c)
 					}
 				}
 			}
 		}
+		check := func(where, name string) { checkIn(nil, where, name) }
 		for _, l := range v.sim.Listeners {
 			for _, fc := range l.GetFilterChains() {
 				tcp := xdstest.ExtractTCPProxy(ck.t, fc)

@@ -2,7 +2,13 @@
 // rollout state (written by scripts/route-cases.ts from the real Pulumi program run under mocks)
 // to Istio's own config generator (istio.io/istio/pilot/test/xds), and checks, on the Envoy
 // listeners, routes, clusters and endpoints it generates for the ingress gateway and for each
-// app pod's sidecar, who reaches which version:
+// app pod's sidecar, who reaches which version. Every state comes in both traffic APIs: Istio's
+// Gateway, VirtualServices and DestinationRules (in the config store), and Kubernetes Gateway
+// API's Gateway, HTTPRoutes and per-version Services (in the fake Kubernetes API, where Istio's
+// gateway controller reads them and translates them into the same kind of Envoy configuration),
+// held to the same expectations; api-switch cases hold both at once, as a `pulumi up` that
+// switches traffic.api passes through them. Case kinds: stage, transition,
+// api-switch, control (scripts/route-cases.ts says what each holds). To run it:
 //
 //	node -r ts-node/register/transpile-only scripts/route-cases.ts /tmp/cases
 //	ROUTE_CASES=/tmp/cases bash scripts/istio-tools.sh test [-run TestRoutes/stage/canary]

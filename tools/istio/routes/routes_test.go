@@ -71,9 +71,9 @@ func TestRoutes(t *testing.T) {
 		for _, c := range cases {
 			kinds[c.Kind]++
 		}
-		t.Logf("%d of the %d cases in %s (%d stage, %d transition, %d control) checked in %.1fs (run time, compile excluded): "+
+		t.Logf("%d of the %d cases in %s (%d stage, %d transition, %d api-switch, %d control) checked in %.1fs (run time, compile excluded): "+
 			"%d passed, %d failed; control cases detected: %d of %d run",
-			tally["pass"]+tally["fail"], len(cases), dir, kinds["stage"], kinds["transition"], kinds["control"], time.Since(start).Seconds(),
+			tally["pass"]+tally["fail"], len(cases), dir, kinds["stage"], kinds["transition"], kinds["api-switch"], kinds["control"], time.Since(start).Seconds(),
 			tally["pass"], tally["fail"], tally["detected"], tally["control"])
 	})
 
