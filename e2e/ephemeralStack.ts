@@ -17,6 +17,7 @@ import {
     PulumiCommand,
     Stack,
 } from "@pulumi/pulumi/automation";
+import { objectLabel } from "../mock/changes";
 import { PROJECT } from "../stages/names";
 
 export const ROOT = path.resolve(__dirname, "..");
@@ -33,11 +34,18 @@ export interface PlannedStep {
     op: OpType;
     urn: string;
     type: string;
-    /** Kind/name for Kubernetes objects ("Deployment/voting-app-1-0"), else type/name. */
+    /**
+     * Kind/name for Kubernetes objects ("Deployment/voting-app-1-0"; Gateway API's Gateway with its
+     * group, as `plan` labels it: mock/changes.ts objectLabel), else type/name.
+     */
     label: string;
     namespace?: string;
     /** Pulumi refuses to delete it. */
     protect: boolean;
+    /** A delete only forgets it: the object stays in the cluster (retainOnDelete). */
+    retainOnDelete: boolean;
+    /** A custom resource (a provider's object), not a component or the stack. */
+    custom: boolean;
     /** For Kubernetes objects: what the step would write (apiVersion, kind, name, namespace). */
     object?: { apiVersion: string; kind: string; metadata: { name: string; namespace?: string } };
 }
@@ -48,9 +56,17 @@ export function labelOf(
     inputs?: Record<string, any>,
 ): { label: string; namespace?: string } {
     const name = urn.split("::").pop() ?? urn;
-    const kubernetes = /^kubernetes:(?!helm)[^:]+:(\w+)$/.exec(type);
-    if (kubernetes && inputs?.metadata?.name)
-        return { label: `${kubernetes[1]}/${inputs.metadata.name}`, namespace: inputs.metadata.namespace };
+    const kubernetes = /^kubernetes:(?!helm)([^:]+):(\w+)$/.exec(type);
+    if (kubernetes && inputs?.metadata?.name) {
+        // The object's own apiVersion and kind where the inputs carry them, else the type's.
+        const apiVersion =
+            typeof inputs.apiVersion === "string" ? inputs.apiVersion : kubernetes[1].replace(/^core\//, "");
+        const kind = typeof inputs.kind === "string" ? inputs.kind : kubernetes[2];
+        return {
+            label: objectLabel({ apiVersion, kind, metadata: { name: inputs.metadata.name } }),
+            namespace: inputs.metadata.namespace,
+        };
+    }
     return { label: `${type.split(":").pop()}/${name}` };
 }
 
@@ -128,11 +144,23 @@ export class EphemeralStack {
                 const inputs = (m.new ?? m.old)?.inputs;
                 const { label, namespace } = labelOf(m.type, m.urn, inputs);
                 const protect = Boolean((m.old ?? m.new)?.protect);
+                const retainOnDelete = Boolean((m.old ?? m.new)?.retainOnDelete);
+                const custom = Boolean((m.new ?? m.old)?.custom);
                 const object =
                     inputs?.apiVersion && inputs?.kind && typeof inputs?.metadata?.name === "string"
                         ? (inputs as PlannedStep["object"])
                         : undefined;
-                steps.push({ op: m.op, urn: m.urn, type: m.type, label, namespace, protect, object });
+                steps.push({
+                    op: m.op,
+                    urn: m.urn,
+                    type: m.type,
+                    label,
+                    namespace,
+                    protect,
+                    retainOnDelete,
+                    custom,
+                    object,
+                });
             },
         });
         return steps;

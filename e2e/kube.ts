@@ -23,8 +23,11 @@ export class KubeError extends Error {
     }
 }
 
-/** Where each kind lives in the API (plural resource names). */
-export const RESOURCES: Record<string, { group: string; version: string; plural: string }> = {
+/**
+ * Where each kind lives in the API (plural resource names). Keyed by kind; a kind two APIs share is
+ * keyed by `Kind.group` for the one that is not Istio's (Gateway API's `Gateway`), with its kind.
+ */
+export const RESOURCES: Record<string, { group: string; version: string; plural: string; kind?: string }> = {
     Namespace: { group: "", version: "v1", plural: "namespaces" },
     Service: { group: "", version: "v1", plural: "services" },
     Secret: { group: "", version: "v1", plural: "secrets" },
@@ -41,6 +44,29 @@ export const RESOURCES: Record<string, { group: string; version: string; plural:
     VirtualService: { group: "networking.istio.io", version: "v1", plural: "virtualservices" },
     DestinationRule: { group: "networking.istio.io", version: "v1", plural: "destinationrules" },
     PeerAuthentication: { group: "security.istio.io", version: "v1", plural: "peerauthentications" },
+    "Gateway.gateway.networking.k8s.io": {
+        group: "gateway.networking.k8s.io",
+        version: "v1",
+        plural: "gateways",
+        kind: "Gateway",
+    },
+    HTTPRoute: { group: "gateway.networking.k8s.io", version: "v1", plural: "httproutes" },
+    GatewayClass: { group: "gateway.networking.k8s.io", version: "v1", plural: "gatewayclasses" },
+    ValidatingWebhookConfiguration: {
+        group: "admissionregistration.k8s.io",
+        version: "v1",
+        plural: "validatingwebhookconfigurations",
+    },
+    ValidatingAdmissionPolicy: {
+        group: "admissionregistration.k8s.io",
+        version: "v1",
+        plural: "validatingadmissionpolicies",
+    },
+    ValidatingAdmissionPolicyBinding: {
+        group: "admissionregistration.k8s.io",
+        version: "v1",
+        plural: "validatingadmissionpolicybindings",
+    },
     CustomResourceDefinition: { group: "apiextensions.k8s.io", version: "v1", plural: "customresourcedefinitions" },
 };
 
@@ -126,12 +152,22 @@ export class KubeClient {
 
     async list(kind: string, namespace?: string): Promise<KubeObject[]> {
         const list = await this.request("GET", resourcePath(kind, namespace));
-        const { group, version } = RESOURCES[kind];
+        const { group, version, kind: servedKind } = RESOURCES[kind];
         return list.items.map((item: KubeObject) => ({
             ...item,
             apiVersion: group ? `${group}/${version}` : version,
-            kind,
+            kind: servedKind ?? kind,
         }));
+    }
+
+    /** As `list`, and none where the API server does not serve the kind (its CRD is not installed). */
+    async listIfServed(kind: string, namespace?: string): Promise<KubeObject[]> {
+        try {
+            return await this.list(kind, namespace);
+        } catch (err) {
+            if (err instanceof KubeError && err.status === 404) return [];
+            throw err;
+        }
     }
 
     async get(kind: string, namespace: string | undefined, name: string): Promise<KubeObject | undefined> {

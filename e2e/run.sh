@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The end-to-end walk (npm run e2e; part of npm test): the real Pulumi engine runs the real
-# program, stage by stage and back, against a real Kubernetes API server.
+# program, stage by stage and back, against a real Kubernetes API server, in both traffic APIs
+# (traffic.api=istio, then gateway-api) and switching between them on the live stack.
 #
 #   E2E_TARGET=apiserver (default)  start a throwaway control plane on loopback
 #                                   (scripts/kube-apiserver.sh: kwokctl runs etcd, kube-apiserver,
