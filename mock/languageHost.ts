@@ -213,6 +213,8 @@ export interface HostRun {
     exitMs: number;
     /** The node process's peak resident set (VmHWM), MB; NaN where /proc is not there to read. */
     peakRssMb: number;
+    /** CPU time node used (user and system, all its threads) until it signalled shutdown, ms; NaN without /proc. */
+    cpuMs: number;
 }
 
 /** The peak resident set of a live process so far, in kB (0 when it cannot be read). */
@@ -223,6 +225,18 @@ function highWaterKb(pid: number | undefined): number {
         return Number(/^VmHWM:\s+(\d+) kB$/m.exec(status)?.[1] ?? 0);
     } catch {
         return 0;
+    }
+}
+
+/** The CPU time a live process used so far (user and system, in clock ticks of 10 ms), in ms; NaN when unreadable. */
+function cpuTimeMs(pid: number | undefined): number {
+    if (pid === undefined) return NaN;
+    try {
+        // Fields after the command's closing parenthesis: state is the 3rd field, utime the 14th, stime the 15th.
+        const fields = fs.readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1].split(" ");
+        return (Number(fields[11]) + Number(fields[12])) * 10;
+    } catch {
+        return NaN;
     }
 }
 
@@ -249,7 +263,7 @@ export async function runAsLanguageHost(
     /** Set when node is started: every time is from then. */
     let started = NaN;
     const at = () => performance.now() - started;
-    const run: Omit<HostRun, "exitCode" | "stdout" | "stderr" | "exitMs" | "peakRssMb"> = {
+    const run: Omit<HostRun, "exitCode" | "stdout" | "stderr" | "exitMs" | "peakRssMb" | "cpuMs"> = {
         logs: [],
         resources: [],
         stackRegisteredMs: NaN,
@@ -258,6 +272,7 @@ export async function runAsLanguageHost(
     };
     let child: ChildProcess | undefined;
     let peakKb = 0;
+    let cpuMs = NaN;
     const sample = () => (peakKb = Math.max(peakKb, highWaterKb(child?.pid)));
     let rootUrn = "";
     const registered = (req: any, read: boolean) => {
@@ -293,6 +308,7 @@ export async function runAsLanguageHost(
         },
         signalAndWaitForShutdown: (_call: any, callback: any) => {
             sample();
+            cpuMs = cpuTimeMs(child?.pid);
             callback(null, new emptyproto.Empty());
         },
     });
@@ -353,7 +369,7 @@ export async function runAsLanguageHost(
             // "close": node has exited and its output is all read.
             child.on("close", (code) => {
                 const peakRssMb = fs.existsSync("/proc/self/status") ? peakKb / 1024 : NaN;
-                resolve({ ...run, exitCode: code, stdout, stderr, exitMs, peakRssMb });
+                resolve({ ...run, exitCode: code, stdout, stderr, exitMs, peakRssMb, cpuMs });
             });
         });
     } finally {
