@@ -202,7 +202,7 @@ export interface HostRun {
     /** What the program logged through the engine (warnings, errors), in order. */
     logs: { severity: number; message: string }[];
     /** Every registration and read, in the order they reached the monitor. */
-    resources: { urn: string; type: string; name: string; read: boolean }[];
+    resources: { urn: string; type: string; name: string; read: boolean; sourcePosition?: string }[];
     /** ms from the start of node until the SDK registered the stack (before the program is loaded). */
     stackRegisteredMs: number;
     /** ms until the program's first resource (the SDK, ts-node and the program's modules loaded). */
@@ -278,7 +278,14 @@ export async function runAsLanguageHost(
     const registered = (req: any, read: boolean) => {
         const type: string = req.getType();
         const urn = newUrn(req.getParent(), type, req.getName());
-        run.resources.push({ urn, type, name: req.getName(), read });
+        const position = req.getSourceposition?.();
+        run.resources.push({
+            urn,
+            type,
+            name: req.getName(),
+            read,
+            sourcePosition: position ? `${position.getUri()}:${position.getLine()}` : undefined,
+        });
         if (type === "pulumi:pulumi:Stack") run.stackRegisteredMs = at();
         else if (Number.isNaN(run.firstResourceMs)) run.firstResourceMs = at();
     };

@@ -20,7 +20,7 @@
 import { spawnSync } from "child_process";
 import * as os from "os";
 import * as path from "path";
-import { languageHostCommand, loadCompilation, runAsLanguageHost } from "../mock/languageHost";
+import { languageHostCommand, loadCompilation, runAsLanguageHost, runtimeOptions } from "../mock/languageHost";
 import { STAGE_NAMES } from "../stages/model";
 
 const root = path.resolve(__dirname, "..");
@@ -65,8 +65,10 @@ async function hostTable(): Promise<void> {
         dryRun: true,
     });
     const compilation = loadCompilation(root, command.env);
+    const runtime = runtimeOptions(root);
     console.log(
-        `As \`pulumi preview\` and \`pulumi up\` load it: node ${path.relative(root, command.args[0])} ..., ` +
+        `As \`pulumi preview\` and \`pulumi up\` load it: node ${runtime.nodeargs.join(" ")} ` +
+            `${path.relative(root, command.args[runtime.nodeargs.length])} ..., ` +
             `tsconfig ${compilation.tsconfig} (noCheck: ${compilation.transpileOnlyOption ?? "not set"}), so ts-node ` +
             `${compilation.transpileOnly ? "transpiles without type-checking" : "type-checks every file it loads"}; ` +
             "a new stack's first preview against the stand-in engine.\n",

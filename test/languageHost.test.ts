@@ -121,8 +121,25 @@ describe("the program as the language host loads it (Pulumi.yaml as committed)",
                     .sort(),
                 mocked.resources.map(key).sort(),
             );
+            // Node's flags (runtime.options.nodeargs) leave the source positions the SDK records.
+            const routes = loaded.resources.filter((r) => r.type.startsWith("kubernetes:networking.istio.io/"));
+            assert.ok(routes.length > 0);
+            for (const r of routes) assert.match(r.sourcePosition ?? "", /\/components\/votingApp\.ts:\d+$/, key(r));
         });
     }
+
+    it("a bad setting stops the program with its message and the line it was thrown at", async () => {
+        const loaded = await runAsLanguageHost({ stage: "bogus", "cluster.mode": "kubeconfig" });
+        assert.notEqual(loaded.exitCode, 0);
+        const message = errors(loaded).join("\n");
+        assert.match(message, /SettingError: Invalid setting aks-istio-canary:stage = "bogus"/);
+        assert.match(message, /at parseStage .*stages\/settings\.ts:\d+:\d+/);
+        assert.deepEqual(
+            loaded.resources.map((r) => r.type),
+            ["pulumi:pulumi:Stack"],
+            "nothing registered but the stack",
+        );
+    });
 });
 
 describe("the type check still guards every change", function () {
