@@ -53,7 +53,6 @@ else
     : "${KUBECONFIG:?E2E_TARGET=cluster needs KUBECONFIG}"
 fi
 export E2E_TARGET="$target"
-export PULUMI_NODEJS_TRANSPILE_ONLY=true   # the unit suite type-checks; the walk needs no second pass
 
 t=$SECONDS
 rc=0

@@ -154,7 +154,7 @@ function buildInputs(inputs: Record<string, any>): Record<string, any> {
 }
 
 /** Deterministic stand-ins for what providers would return. */
-class StandInMocks implements pulumi.runtime.Mocks {
+export class StandInMocks implements pulumi.runtime.Mocks {
     /** Tokens of the invokes the program called. */
     readonly invokes: string[] = [];
     /** The Services the gateway chart's releases make (as the chart names them), and their types. */

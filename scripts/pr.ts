@@ -15,9 +15,12 @@ import { BUILT_WORKLOADS, buildArgsOf, workloadName } from "../stages/names";
 const ROOT = path.resolve(__dirname, "..");
 const STACK_FILE = /^Pulumi\.([^./]+)\.yaml$/;
 
-/** Files whose change can change what a stack deploys: the program, its settings schema, the app's image. */
+/**
+ * Files whose change can change what a stack deploys: the program, its settings schema, how the
+ * language host compiles it (tsconfig.pulumi.json, named in Pulumi.yaml), the app's image.
+ */
 const PROGRAM_FILE =
-    /^(index\.ts|Pulumi\.yaml|package(-lock)?\.json|tsconfig\.json|components\/.*|stages\/.*|app\/(src|sql)\/.*|app\/(Dockerfile|package(-lock)?\.json|tsconfig\.json))$/;
+    /^(index\.ts|Pulumi\.yaml|package(-lock)?\.json|tsconfig(\.pulumi)?\.json|components\/.*|stages\/.*|app\/(src|sql)\/.*|app\/(Dockerfile|package(-lock)?\.json|tsconfig\.json))$/;
 
 /**
  * The stacks a change needs a preview of: every stack when the program changes, else the stacks

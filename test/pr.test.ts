@@ -30,6 +30,7 @@ describe("pull requests: which stacks a change previews", () => {
         "components/votingApp.ts",
         "stages/model.ts",
         "Pulumi.yaml",
+        "tsconfig.pulumi.json",
         "package-lock.json",
         "app/src/app.ts",
         "app/Dockerfile",
