@@ -40,7 +40,7 @@ import * as path from "path";
 import type { Step } from "../mock/changes";
 import { KubernetesObject, ProgramRun, StackConfig } from "../mock/runProgram";
 import { STAGE_NAMES, StageName } from "../stages/model";
-import { APP_GATEWAY_NAME } from "../stages/names";
+import { APP_GATEWAY_NAME, APP_NAMESPACE } from "../stages/names";
 import { TRAFFIC_APIS, TrafficApi } from "../stages/traffic";
 import { expectedSticky, STICKY_COOKIES } from "../test/support/expected";
 import { runStage } from "../test/support/runs";
@@ -385,6 +385,28 @@ function gatewayApiControls(b: Record<"canary" | "canary30" | "finalize" | "depl
                 objects.map((o) =>
                     isGatewayApi(o) && o.kind === "Gateway" ? { ...o, spec: { ...o.spec, addresses: undefined } } : o,
                 ),
+        ),
+        control(
+            canary,
+            "canary-gateway-in-the-app-namespace",
+            `Gateway ${APP_GATEWAY_NAME} in the app's namespace, its routes following it (Istio binds a Hostname address only to a Service in the Gateway's own namespace)`,
+            "no-match",
+            (objects) =>
+                objects.map((o) => {
+                    if (isGatewayApi(o) && o.kind === "Gateway")
+                        return { ...o, metadata: { ...o.metadata, namespace: APP_NAMESPACE } };
+                    if (isGatewayApi(o) && o.kind === "HTTPRoute")
+                        return {
+                            ...o,
+                            spec: {
+                                ...o.spec,
+                                parentRefs: o.spec.parentRefs.map((ref: Record<string, unknown>) =>
+                                    ref.kind === "Service" ? ref : { ...ref, namespace: APP_NAMESPACE },
+                                ),
+                            },
+                        };
+                    return o;
+                }),
         ),
         control(deploy, "deploy-without-gateway", `Gateway ${APP_GATEWAY_NAME} removed`, "no-match", (objects) =>
             objects.filter((o) => o.kind !== "Gateway"),
