@@ -24,6 +24,7 @@
 
 import type Redis from "ioredis";
 import type mysql from "mysql2/promise";
+import type { CarryMode } from "./config";
 import { RedisStore, CREATE_TABLE_SQL } from "./store";
 
 export const CARRIED_TABLE = "carried_from_redis";
@@ -32,7 +33,8 @@ export const CREATE_CARRIED_TABLE_SQL = `CREATE TABLE IF NOT EXISTS ${CARRIED_TA
   candidate VARCHAR(32) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NOT NULL PRIMARY KEY,
   carried BIGINT NOT NULL DEFAULT 0,
   redis_resets BIGINT NOT NULL DEFAULT 0,
-  carried_at TIMESTAMP(3) NULL DEFAULT NULL
+  carried_at TIMESTAMP(3) NULL DEFAULT NULL,
+  final_carry TINYINT(1) NOT NULL DEFAULT 0
 )`;
 
 /** A store answered with something the carry cannot use (retrying will not help). */
@@ -171,6 +173,7 @@ export async function carryVotes(
     redis: Redis,
     redisAddress: string,
     candidates: readonly string[],
+    mode: CarryMode,
     hooks: CarryHooks = {},
 ): Promise<CarryResult> {
     const sorted = [...candidates].sort(); // one lock order for every carry
@@ -233,10 +236,10 @@ export async function carryVotes(
             await my(() =>
                 conn.query(
                     {
-                        sql: `UPDATE ${CARRIED_TABLE} SET carried = ?, redis_resets = ?, carried_at = CURRENT_TIMESTAMP(3) WHERE candidate = ?`,
+                        sql: `UPDATE ${CARRIED_TABLE} SET carried = ?, redis_resets = ?, carried_at = CURRENT_TIMESTAMP(3), final_carry = ? WHERE candidate = ?`,
                         timeout: QUERY_TIMEOUT_MS,
                     },
-                    [redisCount, snapshot.resets, c],
+                    [redisCount, snapshot.resets, mode === "final" ? 1 : 0, c],
                 ),
             );
             out.push({

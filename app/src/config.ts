@@ -136,6 +136,15 @@ export function loadConfig(env: Env = process.env): Config {
     };
 }
 
+/**
+ * Which carry this is (CARRY_MODE, set by the program from the stage): `seed` where both stores run
+ * (canary), `final` where Redis stops after it (finalize). Recorded with the watermark
+ * (`carried_from_redis.final_carry`): Redis stops only after a final carry committed, so a later
+ * carry that finds no Redis knows nothing is left in it (src/carry.ts).
+ */
+export const CARRY_MODES = ["seed", "final"] as const;
+export type CarryMode = (typeof CARRY_MODES)[number];
+
 /** Where a test-only pause of the carry happens (see CarryConfig.testPause). */
 export const CARRY_PAUSE_POINTS = ["after-read", "before-commit"] as const;
 export type CarryPausePoint = (typeof CARRY_PAUSE_POINTS)[number];
@@ -144,6 +153,8 @@ export type CarryPausePoint = (typeof CARRY_PAUSE_POINTS)[number];
 export interface CarryConfig {
     redis: RedisSettings;
     mysql: MysqlSettings;
+    /** CARRY_MODE: `seed` (canary, both stores run; the default) or `final` (finalize, Redis stops after it). */
+    mode: CarryMode;
     /** VOTE1VALUE, VOTE2VALUE: the Redis hash fields and MySQL rows carried. */
     candidates: readonly [string, string];
     /** CARRY_TIMEOUT_MS: how long failed attempts (stores unreachable, still starting) are retried. */
@@ -163,6 +174,10 @@ export function loadCarryConfig(env: Env = process.env): CarryConfig {
     if (pauseAt !== "" && !(CARRY_PAUSE_POINTS as readonly string[]).includes(pauseAt)) {
         throw new ConfigError(`CARRY_TEST_PAUSE_AT must be one of ${CARRY_PAUSE_POINTS.join(", ")}, got "${pauseAt}"`);
     }
+    const mode = str(env, "CARRY_MODE", "seed");
+    if (!(CARRY_MODES as readonly string[]).includes(mode)) {
+        throw new ConfigError(`CARRY_MODE must be one of ${CARRY_MODES.join(", ")}, got "${mode}"`);
+    }
     const quitUrl = str(env, "ISTIO_QUIT_URL", "http://127.0.0.1:15020/quitquitquit");
     if (!/^http:\/\/[^/]+\/\S*$/.test(quitUrl)) {
         throw new ConfigError(`ISTIO_QUIT_URL must be an http:// URL, got "${quitUrl}"`);
@@ -170,6 +185,7 @@ export function loadCarryConfig(env: Env = process.env): CarryConfig {
     return {
         redis: redisSettings(env),
         mysql: mysqlSettings(env),
+        mode: mode as CarryMode,
         candidates: candidates(env),
         timeoutMs: int(env, "CARRY_TIMEOUT_MS", 60000, 0, 3600000),
         istioQuit: bool(env, "ISTIO_QUIT_ON_EXIT", true),

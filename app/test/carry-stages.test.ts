@@ -66,7 +66,11 @@ class Rollout {
     }
 
     private async carry(stage: string): Promise<CarryLine> {
-        const line = await carry({ REDIS_PORT: String(this.redis.port) });
+        // The program's Jobs: CARRY_MODE=seed at canary, final at finalize (components/votingApp.ts).
+        const line = await carry({
+            REDIS_PORT: String(this.redis.port),
+            CARRY_MODE: stage === "finalize" ? "final" : "seed",
+        });
         this.carries.push({ stage, line });
         return line;
     }
@@ -194,14 +198,23 @@ describe("carry across the stages and every rollback", () => {
 
             // a repeated finalize: the carry runs again (Redis up for it) and changes nothing
             await r.redis.start();
-            const repeat = await carry({ REDIS_PORT: String(r.redis.port) });
+            const repeat = await carry({ REDIS_PORT: String(r.redis.port), CARRY_MODE: "final" });
             assert.equal(repeat.total, 0);
             assertInvariant(await shown(r.v2!), r.ledger, "repeated finalize");
-            // ...and with Redis gone it fails loudly, changing nothing
+            // ...and once Redis is gone (the Job of finalize replaced after an image change, or
+            // re-created): nothing is left in Redis after the final carry, so nothing to carry
             await r.redis.stop();
-            const gone = await startCarry({ REDIS_PORT: String(r.redis.port), CARRY_TIMEOUT_MS: "0" }).done;
-            assert.equal(gone.code, 1);
-            assertInvariant(await shown(r.v2!), r.ledger, "carry with Redis gone");
+            const gone = await startCarry({
+                REDIS_PORT: String(r.redis.port),
+                CARRY_MODE: "final",
+                CARRY_TIMEOUT_MS: "300",
+            }).done;
+            assert.equal(gone.code, 0, gone.stderr);
+            assert.match(
+                gone.line!.msg,
+                /^carry: nothing to carry: redis does not answer, and the final carry ran at /,
+            );
+            assertInvariant(await shown(r.v2!), r.ledger, "finalize's carry again, Redis gone");
 
             t.diagnostic(
                 `carries: ${r.carries.map((c) => `${c.stage}+${c.line.total}`).join(", ")}; ` +
@@ -232,9 +245,19 @@ describe("carry across the stages and every rollback", () => {
                 assert.equal(r.ledger.expected()[c]! - shownNow[c]!, v1DuringCanary[c]! - seeded[c]!);
             }
 
+            // the last carry was the seed: a carry that finds no Redis now fails loudly, changing nothing
+            const gone = await startCarry({
+                REDIS_PORT: String(r.redis.port),
+                CARRY_MODE: "final",
+                CARRY_TIMEOUT_MS: "0",
+            }).done;
+            assert.equal(gone.code, 1, gone.stdout);
+            assert.match(gone.stderr, /mysql was seeded from redis .* so the votes 1\.x took since would be lost/);
+            assert.deepEqual(await shown(r.v2!), shownNow);
+
             // the carry, late (Redis back for it): the same check passes
             await r.redis.start();
-            await carry({ REDIS_PORT: String(r.redis.port) });
+            await carry({ REDIS_PORT: String(r.redis.port), CARRY_MODE: "final" });
             assertInvariant(await shown(r.v2!), r.ledger, "finalize after the late carry");
         } finally {
             await r.close();

@@ -182,14 +182,22 @@ describe("carry: Redis → MySQL", () => {
                 "INSERT INTO votes (candidate, count) VALUES ('Dogs', 1) ON DUPLICATE KEY UPDATE count = count + 1",
             ); // as app 2.0 votes
             ledger.v2["Dogs"]! += 1;
-            const p = startCarry();
-            await sleep(100 + Math.random() * 400); // node's start-up takes most of this
+            // Killed at a random moment around a short pause inside the transaction (node's start-up
+            // alone outlasts an unpaused carry): while paused, or as it writes, commits or exits.
+            const at = Math.random() < 0.5 ? "after-read" : "before-commit";
+            const p = startCarry({ CARRY_TEST_PAUSE_AT: at, CARRY_TEST_PAUSE_MS: "150" });
+            await waitUntil(
+                `carry paused ${at}`,
+                async () => p.stderr().includes("test hook: pausing") || p.proc.exitCode !== null,
+            );
+            await sleep(Math.random() * 250);
             p.proc.kill("SIGKILL");
             const r = await p.done;
             if (r.signal === "SIGKILL") outcomes.killed++;
             else outcomes.finished++;
         }
         t.diagnostic(`random kills: ${outcomes.killed} killed mid-way, ${outcomes.finished} finished first`);
+        assert.ok(outcomes.killed > 0, "at least one carry was killed mid-way (else this test proves nothing)");
         await carry();
         assert.deepEqual(await stores.mysqlCounts(), ledger.expected());
         assert.deepEqual((await carry()).total, 0);
@@ -242,18 +250,89 @@ describe("carry: Redis → MySQL", () => {
     });
 
     describe("failures", () => {
-        test("Redis unreachable → exit 1, one message naming it, MySQL untouched", async () => {
-            await stores.db.query("INSERT INTO votes (candidate, count) VALUES ('Cats', 3)");
+        test("Redis unreachable after a seed → exit 1, loudly (1.x's votes since would be lost), MySQL untouched", async () => {
+            await stores.redis.hset("votes", { Cats: 2 });
+            assert.deepEqual((await carry()).carried, { Cats: 2, Dogs: 0 }); // the seed
+            await stores.db.query("UPDATE votes SET count = count + 1 WHERE candidate = 'Cats'"); // 2.0 votes
             const port = await freePort();
             const r = await startCarry({ REDIS_PORT: String(port), CARRY_TIMEOUT_MS: "1200" }).done;
             assert.equal(r.code, 1);
             assert.equal(r.stdout, "");
             assert.match(
                 r.stderr,
-                new RegExp(`"carry failed: redis at 127\\.0\\.0\\.1:${port} unreachable: connect ECONNREFUSED`),
+                new RegExp(
+                    `"carry failed: redis at 127\\.0\\.0\\.1:${port} unreachable: connect ECONNREFUSED[^"]*; ` +
+                        `mysql was seeded from redis \\(last carry \\d{4}-\\d\\d-\\d\\d [\\d:.]+, not a final one\\), so the votes 1\\.x took since would be lost`,
+                ),
             );
             assert.match(r.stderr, /carry attempt 1 failed, retrying in 250 ms/, "it retried first");
             assert.deepEqual(await stores.mysqlCounts(), { Cats: 3, Dogs: 0 });
+            assert.deepEqual(await stores.watermarks(), { Cats: 2, Dogs: 0 });
+        });
+
+        test("Redis unreachable, MySQL never seeded from it (a stack brought up at finalize) → exit 0, nothing to carry, said so", async () => {
+            const port = await freePort();
+            const expectNothing = async (where: string): Promise<void> => {
+                const r = await startCarry({ REDIS_PORT: String(port), CARRY_TIMEOUT_MS: "1200" }).done;
+                assert.equal(r.code, 0, `${where}: ${r.stderr}`);
+                assert.match(r.stderr, /carry attempt 1 failed, retrying in 250 ms/, `${where}: it retried first`);
+                assert.equal(
+                    r.line!.msg,
+                    "carry: nothing to carry: redis never seeded mysql and does not answer (no Redis ever ran)",
+                );
+                assert.deepEqual(r.line!.carried, { Cats: 0, Dogs: 0 });
+                assert.equal(r.line!.total, 0);
+                assert.equal((r.line as unknown as { seeded: boolean }).seeded, false);
+                assert.deepEqual(await stores.mysqlCounts(), { Cats: 3, Dogs: 0 }, `${where}: MySQL untouched`);
+            };
+            await stores.db.query("INSERT INTO votes (candidate, count) VALUES ('Cats', 3)"); // 2.0's own votes
+            await expectNothing("no watermark table (a database made before the carry)");
+            await stores.db.query(CREATE_CARRIED_TABLE_SQL);
+            await expectNothing("the table init.sql makes, empty");
+            await stores.db.query("INSERT INTO carried_from_redis (candidate) VALUES ('Cats'), ('Dogs')");
+            await expectNothing("watermark rows of a carry that never committed");
+            // Control: once a carry committed, the same unreachable Redis is a failure.
+            await stores.db.query("UPDATE carried_from_redis SET carried_at = CURRENT_TIMESTAMP(3)");
+            const seeded = await startCarry({ REDIS_PORT: String(port), CARRY_TIMEOUT_MS: "0" }).done;
+            assert.equal(seeded.code, 1, seeded.stdout);
+            assert.match(seeded.stderr, /mysql was seeded from redis/);
+        });
+
+        test("Redis unreachable after a final carry (finalize's Job run again once Redis is gone) → exit 0, nothing left in Redis", async () => {
+            await stores.redis.hset("votes", { Cats: 5, Dogs: 1 });
+            await carry(); // the seed (CARRY_MODE defaults to seed)
+            await stores.redis.hincrby("votes", "Dogs", 2); // 1.x during the canary
+            assert.deepEqual((await carry({ CARRY_MODE: "final" })).carried, { Cats: 0, Dogs: 2 });
+            const port = await freePort();
+            const r = await startCarry({ REDIS_PORT: String(port), CARRY_MODE: "final", CARRY_TIMEOUT_MS: "600" }).done;
+            assert.equal(r.code, 0, r.stderr);
+            assert.match(
+                r.line!.msg,
+                /^carry: nothing to carry: redis does not answer, and the final carry ran at \d{4}-\d\d-\d\d [\d:.]+ \(Redis stops after it\)$/,
+            );
+            assert.deepEqual(r.line!.carried, { Cats: 0, Dogs: 0 });
+            assert.deepEqual(await stores.mysqlCounts(), { Cats: 5, Dogs: 3 });
+            // Control: a seed after it (a rollback to canary) makes an unreachable Redis a failure again.
+            await carry({ CARRY_MODE: "seed" });
+            const again = await startCarry({ REDIS_PORT: String(port), CARRY_MODE: "final", CARRY_TIMEOUT_MS: "0" })
+                .done;
+            assert.equal(again.code, 1, again.stdout);
+            assert.match(again.stderr, /not a final one\), so the votes 1\.x took since would be lost/);
+        });
+
+        test("Redis unreachable and MySQL unreachable → exit 1 (whether MySQL was seeded cannot be known)", async () => {
+            const [redisPort, mysqlPort] = [await freePort(), await freePort()];
+            const r = await startCarry({
+                REDIS_PORT: String(redisPort),
+                MYSQL_PORT: String(mysqlPort),
+                CARRY_TIMEOUT_MS: "0",
+            }).done;
+            assert.equal(r.code, 1);
+            assert.equal(r.stdout, "");
+            assert.match(
+                r.stderr,
+                /carry failed: redis at .* unreachable.*asking MySQL whether it was ever seeded failed/,
+            );
         });
 
         test("MySQL unreachable → exit 1 naming it; wrong password → exit 1 with MySQL's answer", async () => {
@@ -294,6 +373,9 @@ describe("carry: Redis → MySQL", () => {
             const r = await startCarry({ VOTE1VALUE: "reset" }).done;
             assert.equal(r.code, 2);
             assert.match(r.stderr, /^voting-carry: configuration error: VOTE1VALUE must not be "reset"/);
+            const mode = await startCarry({ CARRY_MODE: "last" }).done;
+            assert.equal(mode.code, 2);
+            assert.match(mode.stderr, /CARRY_MODE must be one of seed, final, got "last"/);
             const pause = await startCarry({ CARRY_TEST_PAUSE_AT: "sometime" }).done;
             assert.equal(pause.code, 2);
             assert.match(pause.stderr, /CARRY_TEST_PAUSE_AT must be one of after-read, before-commit/);

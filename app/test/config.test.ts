@@ -74,6 +74,8 @@ describe("carry settings (node dist/carry.js)", () => {
             database: "votes",
         });
         assert.deepEqual(c.candidates, ["Cats", "Dogs"]);
+        assert.equal(c.mode, "seed");
+        assert.equal(loadCarryConfig({ CARRY_MODE: "final" }).mode, "final");
         assert.equal(c.timeoutMs, 60000);
         assert.equal(c.istioQuit, true);
         assert.equal(c.istioQuitUrl, "http://127.0.0.1:15020/quitquitquit");
@@ -91,6 +93,7 @@ describe("carry settings (node dist/carry.js)", () => {
             [{ ISTIO_QUIT_ON_EXIT: "maybe" }, /ISTIO_QUIT_ON_EXIT must be true\/false/],
             [{ ISTIO_QUIT_URL: "https://127.0.0.1:15020/quitquitquit" }, /ISTIO_QUIT_URL must be an http:\/\/ URL/],
             [{ CARRY_TEST_PAUSE_AT: "later" }, /CARRY_TEST_PAUSE_AT must be one of after-read, before-commit/],
+            [{ CARRY_MODE: "Final" }, /CARRY_MODE must be one of seed, final/],
         ] as Array<[Record<string, string>, RegExp]>) {
             assert.throws(
                 () => loadCarryConfig(env),
