@@ -15,6 +15,7 @@ import {
     storageFor,
     Version,
     voteCarry,
+    VoteCarry,
     WorkloadRef,
 } from "../stages/model";
 import { APP_NAMESPACE, APP_PORT, carryJobName, MYSQL_DATABASE, MYSQL_USER, workloadName } from "../stages/names";
@@ -221,7 +222,7 @@ export class VotingApp extends pulumi.ComponentResource {
         const carry = voteCarry(plan.stage);
         let seedJob: k8s.batch.v1.Job | undefined;
         const carryJob = (dependsOn: pulumi.Input<pulumi.Resource>[]) =>
-            this.carryJob(plan.stage.name, meta, args.images, mysqlSecret!, { ...k8sOpts, dependsOn });
+            this.carryJob(plan.stage.name, carry!, meta, args.images, mysqlSecret!, { ...k8sOpts, dependsOn });
         for (const ref of storesFirst) {
             if (carry === "seed" && ref.component !== "voting-storage" && !seedJob) {
                 seedJob = carryJob([
@@ -382,10 +383,13 @@ export class VotingApp extends pulumi.ComponentResource {
      * The Job that carries the votes from Redis to MySQL: the app 2.0 image's carry (app/src/carry.ts),
      * exact however often it runs. Named after the stage, so entering the stage again runs it again;
      * a changed spec (a new image) replaces it, the old Job deleted first (Jobs are immutable and the
-     * name is fixed), which runs the carry again, harmlessly.
+     * name is fixed), which runs the carry again, harmlessly (at finalize, with Redis gone, it finds
+     * the final carry recorded and ends with nothing to carry). `pulumi up` waits for the Job to
+     * complete; one that failed is run again by the next `pulumi up` (replaceUnready).
      */
     private carryJob(
         stageName: string,
+        mode: VoteCarry,
         meta: (name: string, labels?: Record<string, string>) => k8s.types.input.meta.v1.ObjectMeta,
         images: VotingAppArgs["images"],
         mysqlSecret: kx.Secret,
@@ -396,9 +400,17 @@ export class VotingApp extends pulumi.ComponentResource {
         return new k8s.batch.v1.Job(
             carryJobName(stageName),
             {
-                metadata: meta(carryJobName(stageName), labels),
+                metadata: {
+                    ...meta(carryJobName(stageName), labels),
+                    // A Job that failed (its pods gave up) is replaced, so run again, by the next
+                    // `pulumi up`, instead of being waited on again.
+                    annotations: { "pulumi.com/replaceUnready": "true" },
+                },
                 spec: {
-                    backoffLimit: 6,
+                    // Four pods at most, each retrying its stores for CARRY_TIMEOUT_MS (60 s), with
+                    // Kubernetes' 10 s, 20 s, 40 s between them: about 5 minutes, well inside the
+                    // 10 minutes Pulumi waits for a Job to complete.
+                    backoffLimit: 3,
                     template: {
                         metadata: { labels },
                         spec: {
@@ -410,6 +422,8 @@ export class VotingApp extends pulumi.ComponentResource {
                                     image: images[workloadName({ component: "voting-app", version: "2.0" })],
                                     command: ["node", "dist/carry.js"],
                                     env: [
+                                        // seed or final: a final carry lets a later run find Redis gone (app/src/carry.ts)
+                                        { name: "CARRY_MODE", value: mode },
                                         { name: "REDIS_HOST", value: "voting-storage" },
                                         { name: "REDIS_PORT", value: String(STORAGE_ENGINES["1.0"].port) },
                                         { name: "MYSQL_HOST", value: "voting-storage" },

@@ -499,7 +499,12 @@ export function appObjects(run: ProgramRun, namespace: string = APP_NAMESPACE): 
         const object = asKubernetesObject(r);
         return object ? [{ object, ofTheApp: r.parent !== undefined && votingApps.has(r.parent) }] : [];
     });
-    const inTheNamespace = new Set(inNamespace(registered.map((r) => r.object), namespace));
+    const inTheNamespace = new Set(
+        inNamespace(
+            registered.map((r) => r.object),
+            namespace,
+        ),
+    );
     const objects = registered.filter((r) => inTheNamespace.has(r.object) || r.ofTheApp).map((r) => r.object);
     const rank = (kind: string) => (KIND_ORDER.includes(kind) ? KIND_ORDER.indexOf(kind) : KIND_ORDER.length);
     return objects.sort(

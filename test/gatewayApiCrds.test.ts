@@ -141,7 +141,14 @@ describe("Gateway API's CRDs in the program", () => {
         assert.equal(gateway.inputs.metadata.namespace, "edge-system");
         assert.deepEqual(
             gateway.inputs.spec.listeners.map((l: any) => l.allowedRoutes),
-            [{ namespaces: { from: "Selector", selector: { matchLabels: { "kubernetes.io/metadata.name": "voting" } } } }],
+            [
+                {
+                    namespaces: {
+                        from: "Selector",
+                        selector: { matchLabels: { "kubernetes.io/metadata.name": "voting" } },
+                    },
+                },
+            ],
         );
         const ingressRoute = byType(run, "kubernetes:gateway.networking.k8s.io/v1:HTTPRoute").find(
             (r) => r.inputs.metadata.name === "voting-app",

@@ -115,11 +115,11 @@ export function caseObjects(objects: KubernetesObject[]): KubernetesObject[] {
     return [...app, ...objects.filter((o) => isGatewayApi(o) && !app.includes(o))];
 }
 
-/** caseObjects of what a run registers (appObjects, in its order, then Gateway API's elsewhere). */
+/** caseObjects of what a run registers (appObjects, in its order, then any other Gateway API object). */
 export function caseObjectsOf(run: ProgramRun): KubernetesObject[] {
     const app = appObjects(run);
     const all = run.resources.map(asKubernetesObject).filter((o): o is KubernetesObject => o !== undefined);
-    return [...app, ...caseObjects(all).filter((o) => !inNamespace([o]).length)];
+    return [...app, ...caseObjects(all).filter((o) => !app.includes(o))];
 }
 
 /**
@@ -661,7 +661,9 @@ export function expectedCalls(
 ): ExpectedCall[] {
     const definition = stageByName(stage);
     const plan = planStage(stage, { canaryWeight });
-    const backends = apis.map((api) => trafficRouter(api).versionBackends(plan, { app: APP_NAMESPACE, gateway: "istio-ingress" }));
+    const backends = apis.map((api) =>
+        trafficRouter(api).versionBackends(plan, { app: APP_NAMESPACE, gateway: "istio-ingress" }),
+    );
     const calls: ExpectedCall[] = [];
     for (const w of workloads) {
         const ref = { component: w.component as Component, version: w.version as Version };
