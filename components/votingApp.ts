@@ -14,10 +14,15 @@ import {
     StagePlan,
     storageFor,
     Version,
+    voteCarry,
+    VoteCarry,
     WorkloadRef,
 } from "../stages/model";
-import { APP_NAMESPACE, APP_PORT, MYSQL_DATABASE, MYSQL_USER, workloadName } from "../stages/names";
+import { APP_NAMESPACE, APP_PORT, carryJobName, MYSQL_DATABASE, MYSQL_USER, workloadName } from "../stages/names";
 import { TrafficNamespaces, TrafficObject, TrafficRoute, TrafficRouter } from "../stages/traffic";
+
+/** The two candidates of the vote (the app's VOTE1VALUE / VOTE2VALUE): the app, analytics and the carry count them. */
+const CANDIDATES = { VOTE1VALUE: "Cats", VOTE2VALUE: "Dogs" };
 
 /** The schema and first rows of the votes database, run by MySQL at its first start. */
 const MYSQL_INIT_SQL = path.join(__dirname, "..", "app", "sql", "init.sql");
@@ -212,14 +217,32 @@ export class VotingApp extends pulumi.ComponentResource {
         const storesFirst = [...plan.workloads].sort(
             (a, b) => Number(b.component === "voting-storage") - Number(a.component === "voting-storage"),
         );
+        // Votes carried from Redis to MySQL (stages/model.ts, voteCarry): where both stores run, the
+        // carry seeds MySQL once both are up and before any client of MySQL starts.
+        const carry = voteCarry(plan.stage);
+        let seedJob: k8s.batch.v1.Job | undefined;
+        const carryJob = (dependsOn: pulumi.Input<pulumi.Resource>[]) =>
+            this.carryJob(plan.stage.name, carry!, meta, args.images, mysqlSecret!, { ...k8sOpts, dependsOn });
         for (const ref of storesFirst) {
+            if (carry === "seed" && ref.component !== "voting-storage" && !seedJob) {
+                seedJob = carryJob([
+                    storageService,
+                    ...STORAGE_VERSIONS.map((version) => deployments.get(`voting-storage@${version}`)!),
+                ]);
+            }
             const labels = { app: ref.component, version: ref.version };
             const podSpec = this.podSpec(ref, args, { redisData, mysqlSecret, mysqlData, mysqlInit });
             const deploymentName = workloadName(ref);
-            const itsStore =
-                ref.component === "voting-storage"
-                    ? []
-                    : [storageService, deployments.get(`voting-storage@${storageFor(ref.component, ref.version)}`)!];
+            const storeVersion =
+                ref.component === "voting-storage" ? undefined : storageFor(ref.component, ref.version);
+            const itsStore = storeVersion
+                ? [
+                      storageService,
+                      deployments.get(`voting-storage@${storeVersion}`)!,
+                      // MySQL's clients start once it holds every vote Redis had.
+                      ...(seedJob && storeVersion === "2.0" ? [seedJob] : []),
+                  ]
+                : [];
             const replicas = ref.component === "voting-app" ? args.appReplicas : 1;
             const deployment = new kx.Deployment(
                 deploymentName,
@@ -323,6 +346,12 @@ export class VotingApp extends pulumi.ComponentResource {
             routes = [ingressResource, ...innerResources];
         }
 
+        // Where Redis stops with this stage, what 1.x took since the last carry is carried once users
+        // no longer reach 1.x (the routes changed) and before Redis goes (deletes run last).
+        if (carry === "final") {
+            carryJob([storageService, deployments.get("voting-storage@2.0")!, ...routes]);
+        }
+
         if (plan.stage.strictMtls) {
             new k8s.apiextensions.CustomResource(
                 "default-peerauthentication",
@@ -348,6 +377,79 @@ export class VotingApp extends pulumi.ComponentResource {
             versionBackends: this.versionBackends,
             routes: this.routes,
         });
+    }
+
+    /**
+     * The Job that carries the votes from Redis to MySQL: the app 2.0 image's carry (app/src/carry.ts),
+     * exact however often it runs. Named after the stage, so entering the stage again runs it again;
+     * a changed spec (a new image) replaces it, the old Job deleted first (Jobs are immutable and the
+     * name is fixed), which runs the carry again, harmlessly (at finalize, with Redis gone, it finds
+     * the final carry recorded and ends with nothing to carry). `pulumi up` waits for the Job to
+     * complete; one that failed is run again by the next `pulumi up` (replaceUnready).
+     */
+    private carryJob(
+        stageName: string,
+        mode: VoteCarry,
+        meta: (name: string, labels?: Record<string, string>) => k8s.types.input.meta.v1.ObjectMeta,
+        images: VotingAppArgs["images"],
+        mysqlSecret: kx.Secret,
+        opts: pulumi.CustomResourceOptions,
+    ): k8s.batch.v1.Job {
+        const labels = { app: "carry-votes" };
+        const fromSecret = (key: string) => ({ valueFrom: { secretKeyRef: { name: mysqlSecret.metadata.name, key } } });
+        return new k8s.batch.v1.Job(
+            carryJobName(stageName),
+            {
+                metadata: {
+                    ...meta(carryJobName(stageName), labels),
+                    // A Job that failed (its pods gave up) is replaced, so run again, by the next
+                    // `pulumi up`, instead of being waited on again.
+                    annotations: { "pulumi.com/replaceUnready": "true" },
+                },
+                spec: {
+                    // Four pods at most, each retrying its stores for CARRY_TIMEOUT_MS (60 s), with
+                    // Kubernetes' 10 s, 20 s, 40 s between them: about 5 minutes, well inside the
+                    // 10 minutes Pulumi waits for a Job to complete.
+                    backoffLimit: 3,
+                    template: {
+                        metadata: { labels },
+                        spec: {
+                            restartPolicy: "Never",
+                            securityContext: { runAsNonRoot: true, seccompProfile: { type: "RuntimeDefault" } },
+                            containers: [
+                                {
+                                    name: "carry-votes",
+                                    image: images[workloadName({ component: "voting-app", version: "2.0" })],
+                                    command: ["node", "dist/carry.js"],
+                                    env: [
+                                        // seed or final: a final carry lets a later run find Redis gone (app/src/carry.ts)
+                                        { name: "CARRY_MODE", value: mode },
+                                        { name: "REDIS_HOST", value: "voting-storage" },
+                                        { name: "REDIS_PORT", value: String(STORAGE_ENGINES["1.0"].port) },
+                                        { name: "MYSQL_HOST", value: "voting-storage" },
+                                        { name: "MYSQL_PORT", value: String(STORAGE_ENGINES["2.0"].port) },
+                                        { name: "MYSQL_DATABASE", ...fromSecret("MYSQL_DATABASE") },
+                                        { name: "MYSQL_USER", ...fromSecret("MYSQL_USER") },
+                                        { name: "MYSQL_PASSWORD", ...fromSecret("MYSQL_PASSWORD") },
+                                        ...Object.entries(CANDIDATES).map(([name, value]) => ({ name, value })),
+                                    ],
+                                    resources: {
+                                        requests: CONTAINER_REQUESTS["carry-votes"],
+                                        limits: { memory: "256Mi" },
+                                    },
+                                    securityContext: {
+                                        allowPrivilegeEscalation: false,
+                                        readOnlyRootFilesystem: true,
+                                        capabilities: { drop: ["ALL"] },
+                                    },
+                                },
+                            ],
+                        },
+                    },
+                },
+            },
+            { ...opts, deleteBeforeReplace: true },
+        );
     }
 
     private podSpec(
@@ -448,12 +550,11 @@ export class VotingApp extends pulumi.ComponentResource {
                       ANALYTICS_HOST: "voting-analytics",
                       ANALYTICS_PORT: String(APP_PORT),
                       TITLE: "Azure Voting App",
-                      VOTE1VALUE: "Cats",
-                      VOTE2VALUE: "Dogs",
+                      ...CANDIDATES,
                       SHOWDETAILS: "true",
                       FEATUREFLAG: "true",
                   }
-                : { VOTE1VALUE: "Cats", VOTE2VALUE: "Dogs" };
+                : CANDIDATES;
         const requests = CONTAINER_REQUESTS[ref.component];
         return {
             securityContext: { runAsNonRoot: true, seccompProfile: { type: "RuntimeDefault" } },

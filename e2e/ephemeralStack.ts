@@ -18,6 +18,7 @@ import {
     Stack,
 } from "@pulumi/pulumi/automation";
 import { objectLabel } from "../mock/changes";
+import type { AppliedStep } from "../test/support/carry";
 import { PROJECT } from "../stages/names";
 
 export const ROOT = path.resolve(__dirname, "..");
@@ -166,8 +167,22 @@ export class EphemeralStack {
         return steps;
     }
 
+    /** The engine's events of the last `up`, in order: each step's start and finish (test/support/carry.ts). */
+    lastUp: AppliedStep[] = [];
+
     async up(log?: (line: string) => void): Promise<OutputMap> {
-        const result = await this.stack.up({ onOutput: log });
+        const events: AppliedStep[] = [];
+        const result = await this.stack.up({
+            onOutput: log,
+            onEvent: (event: EngineEvent) => {
+                const start = event.resourcePreEvent?.metadata;
+                const m = start ?? event.resOutputsEvent?.metadata;
+                if (!m) return;
+                const { label } = labelOf(m.type, m.urn, (m.new ?? m.old)?.inputs);
+                events.push({ phase: start ? "start" : "done", op: m.op, label });
+            },
+        });
+        this.lastUp = events;
         return result.outputs;
     }
 

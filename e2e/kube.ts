@@ -39,6 +39,7 @@ export const RESOURCES: Record<string, { group: string; version: string; plural:
     Pod: { group: "", version: "v1", plural: "pods" },
     Node: { group: "", version: "v1", plural: "nodes" },
     Deployment: { group: "apps", version: "v1", plural: "deployments" },
+    Job: { group: "batch", version: "v1", plural: "jobs" },
     PodDisruptionBudget: { group: "policy", version: "v1", plural: "poddisruptionbudgets" },
     Gateway: { group: "networking.istio.io", version: "v1", plural: "gateways" },
     VirtualService: { group: "networking.istio.io", version: "v1", plural: "virtualservices" },

@@ -56,6 +56,7 @@ import {
     STICKY_COOKIES,
 } from "../test/support/expected";
 import { clusterOfObjects } from "../test/support/runs";
+import { AppliedStep, carryOrderProblems } from "../test/support/carry";
 import { ChartRepository, CHARTS_ENV, rigChartRepository } from "../test/support/chartRepository";
 import { analyzeLive, atLeastWarning, showMessages } from "../test/support/istioctl";
 import {
@@ -76,7 +77,7 @@ import { automationStack, prometheusQuery, promote } from "../scripts/promote";
 import { GATEWAY_API_CRDS_FILE, GatewayApiChannelFile } from "../stages/gatewayApi";
 import { FLAGGER_GATES } from "../stages/promotion";
 import { StageName, STRICT_MTLS_STAGES } from "../stages/model";
-import { APP_NAMESPACE, DEFAULT_GATEWAY, PROJECT, serviceHost } from "../stages/names";
+import { APP_NAMESPACE, DEFAULT_GATEWAY, PROJECT, serviceHost, workloadName } from "../stages/names";
 import type { TrafficApi } from "../stages/traffic/router";
 
 const target = process.env.E2E_TARGET ?? "apiserver";
@@ -90,6 +91,7 @@ const gatewayNamespace = extraSettings["istio.gatewayNamespace"] ?? DEFAULT_GATE
 const installsGatewayApiCrds = (extraSettings["traffic.gatewayApiCrds"] ?? "install") === "install";
 const KINDS = [
     "Deployment",
+    "Job",
     "Service",
     "Secret",
     "ConfigMap",
@@ -667,6 +669,67 @@ describe(`end to end (${target}): the real engine, the real program, a real API 
             );
         }
 
+        /**
+         * The vote carry (issue 20) after an up: the stage's carry Jobs there and completed, and, in the
+         * engine's own event log of the up, each carry after the stores it reads and before the MySQL
+         * clients it seeds or the delete of Redis it precedes, after the routes moved users off 1.x.
+         * On the throwaway control plane kwok lets a Job's pod succeed at once: the carry's code does
+         * not run here (app/test/carry*.test.ts runs it against real Redis and MariaDB). Control: the
+         * same log without the carry's events must be reported wherever the up carried.
+         */
+        async function checkVoteCarry(
+            what: string,
+            from: StageName | undefined,
+            stage: StageName,
+            events: AppliedStep[],
+        ) {
+            const expected = EXPECTED[stage].filter((l) => l.startsWith("Job/")).map((l) => l.slice("Job/".length));
+            const jobs = await until(`${what}: the carry Jobs to complete`, 60, async () => {
+                const listed = await kube.list("Job", APP_NAMESPACE);
+                return listed.every((j) =>
+                    (j.status?.conditions ?? []).some((c: any) => c.type === "Complete" && c.status === "True"),
+                )
+                    ? listed
+                    : undefined;
+            });
+            assert.deepEqual(jobs.map((j) => j.metadata.name).sort(), expected.sort(), `${what}: the carry Jobs`);
+            for (const job of jobs)
+                assert.ok((job.status?.succeeded ?? 0) >= 1, `${what}: Job/${job.metadata.name} did not succeed`);
+
+            const names = {
+                redis: `Deployment/${workloadName({ component: "voting-storage", version: "1.0" })}`,
+                mysql: `Deployment/${workloadName({ component: "voting-storage", version: "2.0" })}`,
+                mysqlClients: (["voting-app", "voting-analytics"] as const).map(
+                    (component) => `Deployment/${workloadName({ component, version: "2.0" })}`,
+                ),
+                stageRunsRedis: EXPECTED[stage].includes(
+                    `Deployment/${workloadName({ component: "voting-storage", version: "1.0" })}`,
+                ),
+            };
+            assert.deepEqual(carryOrderProblems(events, names), [], `${what}: the engine's order`);
+            // The up ran a carry where it entered a stage with one (not from a stage with the same Job).
+            const created = events.filter((e) => e.phase === "done" && e.op === "create" && e.label.startsWith("Job/"));
+            const entering = expected.filter((j) => !from || !EXPECTED[from].includes(`Job/${j}`));
+            assert.deepEqual(
+                created.map((e) => e.label.slice("Job/".length)),
+                entering,
+                `${what}: the carry Jobs the up created`,
+            );
+            // Control: where the carry is what keeps the order (Redis deleted, or MySQL's clients started
+            // beside Redis), the same log without the carry's events must be reported.
+            const guards =
+                events.some((e) => e.op === "delete" && e.label === names.redis) ||
+                (names.stageRunsRedis && events.some((e) => e.op === "create" && names.mysqlClients.includes(e.label)));
+            if (guards) {
+                const withoutCarry = events.filter((e) => !e.label.startsWith("Job/"));
+                assert.notDeepEqual(
+                    carryOrderProblems(withoutCarry, names),
+                    [],
+                    `${what}: control, the carry's events removed`,
+                );
+            }
+        }
+
         /** The live checks through the ingress (cluster target): what users see at this stage. */
         function throughTheIngress(step: string, stage: StageName) {
             if (target !== "cluster") return;
@@ -713,6 +776,7 @@ describe(`end to end (${target}): the real engine, the real program, a real API 
                 if (istiod && validatedBefore !== undefined)
                     validatedDuringUp = (await istiod.counter("galley_validation_passed")) - validatedBefore;
                 await checkAfterUp(step, stage, 0, outputs);
+                await checkVoteCarry(step, from, stage, stack!.lastUp);
             });
 
             if (target === "apiserver") {

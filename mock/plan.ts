@@ -27,6 +27,7 @@ import {
     StagePlan,
     UserChain,
     userChains,
+    voteCarry,
 } from "../stages/model";
 import { FEATURE_FLAG_COOKIE } from "../stages/meshManifests";
 import { PROJECT } from "../stages/names";
@@ -161,6 +162,7 @@ export function trafficSummary(from: PlanSide, to: PlanSide): string {
         lines.push(`- forgotten, left in the cluster (${forgotten.length}): ${listOf(forgotten)}`);
     lines.push("");
 
+    lines.push(...votesSection(from, to, changes));
     if (changes.length > 0) {
         lines.push("### Order (make before break)", "");
         waves(changes, from.run, to.run).forEach((wave, i) => {
@@ -177,6 +179,78 @@ export function trafficSummary(from: PlanSide, to: PlanSide): string {
         );
     }
     return lines.join("\n");
+}
+
+/** A Job that runs the vote carry (`node dist/carry.js`, app/src/carry.ts). */
+const isCarry = (s: Step) =>
+    s.after?.inputs?.kind === "Job" &&
+    JSON.stringify(s.after.inputs.spec?.template?.spec?.containers?.[0]?.command) ===
+        JSON.stringify(["node", "dist/carry.js"]);
+/** A store's Deployment, by the engine its image runs. */
+const storeOf = (s: Step, engine: "redis" | "mysql") => {
+    const r = s.after ?? s.before!;
+    return (
+        r.inputs?.kind === "Deployment" &&
+        new RegExp(`(^|/)${engine}:`).test(r.inputs.spec?.template?.spec?.containers?.[0]?.image ?? "")
+    );
+};
+
+/**
+ * What the step does with the votes: which carry Job (if any) moves them from Redis to MySQL, in
+ * which step of the order, after and before what; or, where a store stops or comes back without a
+ * carry, what each chain shows. Empty when neither store starts or stops and nothing is carried.
+ */
+function votesSection(from: PlanSide, to: PlanSide, changes: Step[]): string[] {
+    const carries = changes.filter((s) => s.kind === "create" && isCarry(s));
+    const storesChange = changes.some((s) => s.kind !== "update" && (storeOf(s, "redis") || storeOf(s, "mysql")));
+    if (carries.length === 0 && !storesChange) return [];
+    const out = ["### Votes", ""];
+    const order = waves(changes, from.run, to.run);
+    const stepOf = (s: Step) => order.findIndex((w) => w.includes(s)) + 1;
+    const deps = closure(to.run);
+    const kind = voteCarry(to.plan.stage);
+    for (const job of carries) {
+        const waiting = changes.filter(
+            (s) =>
+                s.kind !== "delete" &&
+                s !== job &&
+                deps.get(s.urn)?.has(job.urn) &&
+                s.after?.inputs?.kind === "Deployment",
+        );
+        const redisDeletes = changes.filter((s) => s.kind === "delete" && storeOf(s, "redis"));
+        const what =
+            kind === "seed"
+                ? "seeds MySQL (storage 2.0) with the votes in Redis (storage 1.0) that it does not hold yet"
+                : "carries the votes 1.x took in Redis (storage 1.0) since the last carry into MySQL (storage 2.0)";
+        const before = [
+            ...(waiting.length > 0 ? [`before ${listOf(waiting)} start on MySQL`] : []),
+            ...(redisDeletes.length > 0 ? [`before ${listOf(redisDeletes)} (Redis) is deleted`] : []),
+        ];
+        const after = kind === "final" ? "after the routes moved every user to 2.0" : "once both stores answer";
+        out.push(
+            `- \`${job.label}\` ${what}, exactly once (step ${stepOf(job)}): ${after}${before.length ? `, ${before.join(" and ")}` : ""}.` +
+                (kind === "seed" && changes.some((s) => s.kind === "create" && storeOf(s, "redis"))
+                    ? " Redis comes back from its volume: 1.x shows the votes cast on 1.x, without those cast on 2.0."
+                    : kind === "seed"
+                      ? " The 1.x chain keeps voting into Redis meanwhile."
+                      : ""),
+        );
+    }
+    if (carries.length === 0) {
+        const stops = (engine: "redis" | "mysql") => changes.some((s) => s.kind === "delete" && storeOf(s, engine));
+        if (stops("mysql"))
+            out.push(
+                "- No vote is carried. MySQL stops; its votes stay on its volume for the next canary, which carries",
+                "  only what 1.x takes in Redis from now on. 1.x shows Redis's counts: without the votes cast on 2.0.",
+            );
+        else if (stops("redis"))
+            out.push(
+                "- **No vote is carried, and Redis stops:** the votes 1.x took since the last carry stay in Redis only.",
+            );
+        else out.push("- No vote is carried.");
+    }
+    out.push("");
+    return out;
 }
 
 /**

@@ -372,6 +372,59 @@ describe(`the app's images: app/Dockerfile built and run (docker, ${BASE_IMAGE} 
         }
     });
 
+    // The vote carry's Job (components/votingApp.ts) runs the app 2.0 image with the command
+    // `node dist/carry.js` (Kubernetes' command replaces the image's ENTRYPOINT, as --entrypoint does).
+    const carryImage = images.find((i) => i.component === "app" && i.version === "2.0");
+    const v1App = images.find((i) => i.component === "app" && i.store === "redis");
+    it(`${carryImage?.image ?? "the app 2.0 image"}: \`node dist/carry.js\` (the carry Job) carries the votes 1.x cast in Redis into MariaDB, once, --read-only as its user`, async () => {
+        assert.ok(carryImage && v1App, "the app 2.0 image and an app image on Redis are among the images");
+        assert.ok(carryImage.built, `${carryImage.image} was not built`);
+        requireStarted(v1App);
+        const carry = async (): Promise<{ carried: Record<string, number>; total: number }> => {
+            const r = await docker([
+                "run",
+                "--rm",
+                "--read-only",
+                "--network",
+                "host",
+                "--entrypoint",
+                "node",
+                ...storeEnv("redis"),
+                ...storeEnv("mysql"),
+                "-e",
+                "ISTIO_QUIT_ON_EXIT=false",
+                "-e",
+                "CARRY_MODE=seed",
+                carryImage.image,
+                "dist/carry.js",
+            ]);
+            assert.equal(r.code, 0, `node dist/carry.js exited ${r.code}: ${r.stderr}${r.stdout}`);
+            const lines = r.stdout.split("\n").filter((l) => l.trim());
+            assert.equal(lines.length, 1, `one JSON line on stdout: ${r.stdout}`);
+            return JSON.parse(lines[0]!);
+        };
+        const mysqlCounts = async (): Promise<Record<string, number>> => {
+            const partner = images.find((i) => i.component === "analytics" && i.store === "mysql");
+            assert.ok(partner, "an analytics image on MariaDB");
+            requireStarted(partner);
+            return JSON.parse(await (await get(partner, "/analytics")).text()).counts;
+        };
+        await carry(); // whatever an earlier run of these tests left in Redis
+        const before = await mysqlCounts();
+        await vote(v1App, "Cats");
+        await vote(v1App, "Cats");
+        await vote(v1App, "Dogs");
+        // Control: the votes cast on 1.x are not in MariaDB until a carry takes them.
+        assert.deepEqual(await mysqlCounts(), before, "1.x's votes reached MariaDB without a carry");
+        const first = await carry();
+        assert.deepEqual(first.carried, { Cats: 2, Dogs: 1 });
+        const expected = { Cats: before.Cats! + 2, Dogs: before.Dogs! + 1 };
+        assert.deepEqual(await mysqlCounts(), expected, "2.0 shows 1.x's votes once carried");
+        const second = await carry();
+        assert.equal(second.total, 0, "a second run carries nothing");
+        assert.deepEqual(await mysqlCounts(), expected);
+    });
+
     for (const img of images.filter((i) => i.component === "app")) {
         const partner = img.partner;
         const name = partner

@@ -6,13 +6,15 @@
 
 /** CPU/memory requests per container of the app's workloads; the README's node sizing adds them up. */
 export const CONTAINER_REQUESTS: Record<
-    "voting-app" | "voting-analytics" | "redis" | "mysql",
+    "voting-app" | "voting-analytics" | "redis" | "mysql" | "carry-votes",
     { cpu: string; memory: string }
 > = {
     "voting-app": { cpu: "50m", memory: "64Mi" },
     "voting-analytics": { cpu: "50m", memory: "64Mi" },
     redis: { cpu: "50m", memory: "64Mi" },
     mysql: { cpu: "100m", memory: "512Mi" },
+    /** The Job that carries the votes (stages/model.ts, voteCarry): one short run per stage change. */
+    "carry-votes": { cpu: "50m", memory: "64Mi" },
 };
 
 /** Allocatable capacity of an AKS node after kube-reserved and eviction thresholds (conservative). */

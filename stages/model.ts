@@ -151,6 +151,23 @@ export function storageFor(component: "voting-app" | "voting-analytics", version
     return storage;
 }
 
+/**
+ * Carrying the votes from Redis (the 1.x chain's store) to MySQL (2.0's), so that 2.0 shows every
+ * vote ever cast: `seed` where both stores run (MySQL is seeded from Redis before any 2.0 client
+ * starts; the 1.x chain keeps voting into Redis meanwhile), `final` where only MySQL runs and a
+ * neighbour runs Redis (what 1.x took since is carried after users stop reaching 1.x, before Redis
+ * stops). Each carry adds only what Redis took since the last one (a watermark kept in MySQL, in
+ * the same transaction as the counts), so a carry run twice, or again after a rollback, is exact.
+ */
+export type VoteCarry = "seed" | "final";
+
+export function voteCarry(stage: StageDefinition): VoteCarry | undefined {
+    const runsStore = (s: StageDefinition, version: StorageVersion) => s.versions["voting-storage"].includes(version);
+    if (!runsStore(stage, "2.0")) return undefined;
+    if (runsStore(stage, "1.0")) return "seed";
+    return neighbours(stage.name).some((n) => runsStore(n, "1.0")) ? "final" : undefined;
+}
+
 /** Every Deployment some stage runs (each component at each of its versions), in stage order. */
 export const ALL_WORKLOADS: WorkloadRef[] = STAGES.flatMap((stage) =>
     COMPONENTS.flatMap((component) => stage.versions[component].map((version) => w(component, version))),

@@ -69,3 +69,8 @@ export function imageOf(images: ImageSettings, ref: WorkloadRef): string {
  * app/src/app.ts): Gateway API's mesh route to analytics matches on it.
  */
 export const APP_VERSION_HEADER = "x-voting-app-version";
+
+/** The Job that carries the votes into MySQL on entering a stage (voteCarry): carry-votes-canary. */
+export function carryJobName(stage: string): string {
+    return `carry-votes-${stage}`;
+}

@@ -18,6 +18,7 @@ import { PeerAuthentication } from "@kubernetes-models/istio/security.istio.io/v
 import { ConfigMap, Namespace, PersistentVolumeClaim, Secret, Service } from "kubernetes-models/v1";
 import { Deployment } from "kubernetes-models/apps/v1";
 import { PodDisruptionBudget } from "kubernetes-models/policy/v1";
+import { Job } from "kubernetes-models/batch/v1";
 import { appObjects, KubernetesObject } from "../mock/runProgram";
 import { STAGE_NAMES } from "../stages/model";
 import {
@@ -41,6 +42,7 @@ const KUBERNETES: Record<string, new (data: any) => { validate(): void }> = {
     "v1/PersistentVolumeClaim": PersistentVolumeClaim,
     "v1/Service": Service,
     "apps/v1/Deployment": Deployment,
+    "batch/v1/Job": Job,
     "policy/v1/PodDisruptionBudget": PodDisruptionBudget,
 };
 const ISTIO_MODELS: Record<string, new (data: any) => { validate(): void }> = {

@@ -5,7 +5,7 @@
  * a switch of traffic API at one stage (istio <-> gateway-api), through every state it passes.
  */
 import { strict as assert } from "assert";
-import { ProgramRun } from "../mock/runProgram";
+import { ProgramRun, RegisteredResource } from "../mock/runProgram";
 import { STAGE_NAMES } from "../stages/model";
 import { TRAFFIC_APIS, TrafficApi } from "../stages/traffic/router";
 import { Cluster, followUserRequest, describe as show, Outcome } from "./support/mesh";
@@ -14,6 +14,41 @@ import { EXPECTED, expectedSticky, forwardIn, inTrafficApi } from "./support/exp
 import { clusterOfObjects, runStageIn } from "./support/runs";
 import { diff, Step } from "../mock/changes";
 import { intermediateStates, ROUTING_KINDS } from "./support/transitions";
+import { carryProblems } from "./support/carry";
+
+/** The steps the make-before-break replay follows: routing, and the vote carry's Jobs (issue 20). */
+const REPLAYED = (s: Step) => ROUTING_KINDS.test(s.label) || /^Job\//.test(s.label);
+const isJob = (r: RegisteredResource) => r.type === "kubernetes:batch/v1:Job";
+
+/** A run without its carry Job: the Job and every dependency on it gone (the carry skipped). */
+function withoutCarry(run: ProgramRun): ProgramRun {
+    const jobs = new Set(run.resources.filter(isJob).map((r) => r.urn));
+    assert.ok(jobs.size > 0, "the run has a carry Job to remove");
+    return {
+        ...run,
+        resources: run.resources
+            .filter((r) => !jobs.has(r.urn))
+            .map((r) => ({ ...r, dependencies: r.dependencies.filter((d) => !jobs.has(d)) })),
+    };
+}
+
+/** A run whose resources matching `which` lose the dependencies `drop` picks. */
+function dropDependencies(
+    run: ProgramRun,
+    which: (r: RegisteredResource) => boolean,
+    drop: (dependency: RegisteredResource) => boolean,
+): ProgramRun {
+    const byUrn = new Map(run.resources.map((r) => [r.urn, r]));
+    let dropped = 0;
+    const resources = run.resources.map((r) => {
+        if (!which(r)) return r;
+        const kept = r.dependencies.filter((d) => !(byUrn.has(d) && drop(byUrn.get(d)!)));
+        dropped += r.dependencies.length - kept.length;
+        return { ...r, dependencies: kept };
+    });
+    assert.ok(dropped > 0, "a dependency was dropped");
+    return { ...run, resources };
+}
 
 const COOKIES = [
     undefined,
@@ -109,9 +144,10 @@ for (const api of TRAFFIC_APIS) {
             gateway = "istio-ingressgateway",
             checks = { references: true, requests: true },
         ) => {
-            const states = intermediateStates(from, to, (s) => ROUTING_KINDS.test(s.label));
+            const states = intermediateStates(from, to, REPLAYED);
             assert.ok(states.length >= 2, `${name}: ${states.length} states`);
             for (const state of states) {
+                assert.deepEqual(carryProblems(from, to, state), [], `${name}, ${state.description}`);
                 const cluster = clusterOfObjects(state.objects, gateway);
                 if (checks.references) expectRoutesComplete(cluster, `${name}, ${state.description}`);
                 if (!checks.requests) continue;
@@ -154,11 +190,15 @@ for (const api of TRAFFIC_APIS) {
         for (const stage of STAGE_NAMES) {
             it(`(new stack) -> ${stage}: every client reaches its store as soon as it exists`, async () => {
                 const empty: ProgramRun = { resources: [], outputs: {}, secretOutputs: [], warnings: [] };
-                const states = intermediateStates(empty, await at(stage), (s) =>
-                    /^(Deployment|Service)\//.test(s.label),
-                );
+                const to = await at(stage);
+                const states = intermediateStates(empty, to, (s) => /^(Deployment|Service|Job)\//.test(s.label));
                 assert.ok(states.length >= 2);
                 for (const state of states) {
+                    assert.deepEqual(
+                        carryProblems(empty, to, state),
+                        [],
+                        `(new stack) -> ${stage}, ${state.description}`,
+                    );
                     expectStorageClientsServed(
                         clusterOfObjects(state.objects),
                         `(new stack) -> ${stage}, ${state.description}`,
@@ -166,6 +206,57 @@ for (const api of TRAFFIC_APIS) {
                 }
             });
         }
+
+        describe("the vote carry's Jobs: control cases the same replay must catch", () => {
+            const byName = (pattern: RegExp) => (r: RegisteredResource) => pattern.test(r.name);
+            const mysqlClient = byName(/^voting-(app|analytics)-2-0$/);
+            it("the seed skipped (lockdown -> canary without its Job): 2.0's clients run on an unseeded MySQL", async () => {
+                await assert.rejects(
+                    check(await at("lockdown"), withoutCarry(await at("canary")), "lockdown -> canary, no seed"),
+                    /voting-(app|analytics)-2-0.* on MySQL before any carry from Redis completed/,
+                );
+            });
+            it("2.0's clients not waiting for the seed Job", async () => {
+                await assert.rejects(
+                    check(
+                        await at("lockdown"),
+                        dropDependencies(await at("canary"), mysqlClient, isJob),
+                        "lockdown -> canary, clients first",
+                    ),
+                    /on MySQL before any carry from Redis completed/,
+                );
+            });
+            it("the seed Job not waiting for Redis (the rollback finalize -> canary, which starts Redis again)", async () => {
+                await assert.rejects(
+                    check(
+                        await at("finalize"),
+                        dropDependencies(await at("canary"), isJob, byName(/^voting-storage-1-0$/)),
+                        "finalize -> canary, seed before Redis",
+                    ),
+                    /Job\/carry-votes-canary completed without Redis running/,
+                );
+            });
+            it("the final carry skipped (canary -> finalize without its Job): Redis deleted with 1.x's latest votes", async () => {
+                await assert.rejects(
+                    check(await at("canary"), withoutCarry(await at("finalize")), "canary -> finalize, no carry"),
+                    /Redis is deleted before a carry of this update completed/,
+                );
+            });
+            it("the final carry not waiting for the routes: users still reach 1.x after it", async () => {
+                await assert.rejects(
+                    check(
+                        await at("canary"),
+                        dropDependencies(
+                            await at("finalize"),
+                            isJob,
+                            (d) => /VirtualService|HTTPRoute/.test(d.type) || /HTTPRoute/.test(d.inputs?.kind ?? ""),
+                        ),
+                        "canary -> finalize, carry before the routes",
+                    ),
+                    /still reach app 1\.0 after Job\/carry-votes-finalize completed/,
+                );
+            });
+        });
 
         if (api === "istio")
             it("the check does fail when a VirtualService is applied before its subsets (no dependencies)", async () => {

@@ -31,10 +31,15 @@ export class StorageUnavailableError extends Error {
 
 const COMMAND_TIMEOUT_MS = 3000;
 
-/** Redis: one hash `votes` with a field per candidate; HINCRBY is atomic. */
+/**
+ * Redis: one hash `votes` with a field per candidate; HINCRBY is atomic. A reset also counts
+ * itself in the key `votes:resets`, in the same MULTI, so the Redis → MySQL carry (carryVotes.ts)
+ * can tell "reset since my last carry" from "no new votes".
+ */
 export class RedisStore implements VoteStore {
     readonly kind = "redis" as const;
     static readonly KEY = "votes";
+    static readonly RESETS_KEY = "votes:resets";
     private readonly client: Redis;
     private lastErrorLog = 0;
 
@@ -86,7 +91,9 @@ export class RedisStore implements VoteStore {
         return this.run(async () => {
             const fields: Record<string, number> = {};
             for (const c of candidates) fields[c] = 0;
-            await this.client.hset(RedisStore.KEY, fields);
+            const replies = await this.client.multi().hset(RedisStore.KEY, fields).incr(RedisStore.RESETS_KEY).exec();
+            const failed = replies?.find(([err]) => err);
+            if (!replies || failed) throw failed?.[0] ?? new Error("reset transaction aborted");
         });
     }
 

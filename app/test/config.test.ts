@@ -4,7 +4,8 @@ import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import { describe, test } from "node:test";
 import { buildAnalytics, percent, resultsText } from "../src/analytics";
-import { loadConfig } from "../src/config";
+import { plan } from "../src/carryVotes";
+import { ConfigError, loadCarryConfig, loadConfig } from "../src/config";
 import { MAIN_JS } from "./helpers";
 
 function run(env: Record<string, string>): { code: number | null; stderr: string } {
@@ -58,6 +59,55 @@ describe("configuration defaults", () => {
         assert.equal(c.analyticsPort, 8080);
         assert.equal(loadConfig({ COMPONENT: "analytics", VERSION: "1.1" }).store, "redis");
         assert.equal(loadConfig({ COMPONENT: "app", VERSION: "1.0", SHOWDETAILS: "0" }).showDetails, false);
+    });
+});
+
+describe("carry settings (node dist/carry.js)", () => {
+    test("defaults: the storage Services, Cats/Dogs, 60 s of retries, Istio's quit on, no test pause", () => {
+        const c = loadCarryConfig({ COMPONENT: "app", VERSION: "2.0" }); // the image's ENV is ignored
+        assert.deepEqual(c.redis, { host: "voting-storage", port: 6379 });
+        assert.deepEqual(c.mysql, {
+            host: "voting-storage",
+            port: 3306,
+            user: "root",
+            password: "",
+            database: "votes",
+        });
+        assert.deepEqual(c.candidates, ["Cats", "Dogs"]);
+        assert.equal(c.mode, "seed");
+        assert.equal(loadCarryConfig({ CARRY_MODE: "final" }).mode, "final");
+        assert.equal(c.timeoutMs, 60000);
+        assert.equal(c.istioQuit, true);
+        assert.equal(c.istioQuitUrl, "http://127.0.0.1:15020/quitquitquit");
+        assert.equal(c.testPause, null);
+        assert.equal(loadCarryConfig({ ISTIO_QUIT_ON_EXIT: "false" }).istioQuit, false);
+        assert.deepEqual(loadCarryConfig({ CARRY_TEST_PAUSE_AT: "before-commit" }).testPause, {
+            at: "before-commit",
+            ms: 30000,
+        });
+    });
+    test("bad carry settings are refused", () => {
+        for (const [env, message] of [
+            [{ VOTE1VALUE: "Dogs" }, /must differ/],
+            [{ CARRY_TIMEOUT_MS: "soon" }, /CARRY_TIMEOUT_MS must be an integer/],
+            [{ ISTIO_QUIT_ON_EXIT: "maybe" }, /ISTIO_QUIT_ON_EXIT must be true\/false/],
+            [{ ISTIO_QUIT_URL: "https://127.0.0.1:15020/quitquitquit" }, /ISTIO_QUIT_URL must be an http:\/\/ URL/],
+            [{ CARRY_TEST_PAUSE_AT: "later" }, /CARRY_TEST_PAUSE_AT must be one of after-read, before-commit/],
+            [{ CARRY_MODE: "Final" }, /CARRY_MODE must be one of seed, final/],
+        ] as Array<[Record<string, string>, RegExp]>) {
+            assert.throws(
+                () => loadCarryConfig(env),
+                (err: unknown) => err instanceof ConfigError && message.test(err.message),
+            );
+        }
+    });
+    test("what one carry adds, from Redis's count and reset counter and the watermark", () => {
+        assert.deepEqual(plan(10, 0, 0, 0), { added: 10, reason: "new votes" }); // first carry
+        assert.deepEqual(plan(10, 0, 10, 0), { added: 0, reason: "new votes" }); // again: nothing
+        assert.deepEqual(plan(15, 0, 10, 0), { added: 5, reason: "new votes" });
+        assert.deepEqual(plan(15, 1, 10, 0), { added: 15, reason: "redis reset" }); // all since the reset
+        assert.deepEqual(plan(15, 1, 15, 1), { added: 0, reason: "new votes" });
+        assert.deepEqual(plan(4, 1, 10, 1), { added: 4, reason: "redis count below watermark" });
     });
 });
 

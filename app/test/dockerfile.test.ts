@@ -50,6 +50,21 @@ test("Dockerfile (static): non-root numeric USER, EXPOSE 8080, ENTRYPOINT node d
     assert.match(ep[0]!, /^ENTRYPOINT \[\s*"node",\s*"dist\/main\.js"\s*\]$/);
 });
 
+test("Dockerfile (static): the whole dist/ is copied, so the carry Job's `node dist/carry.js` is in the image", () => {
+    assert.ok(fs.existsSync(path.join(APP_ROOT, "src", "carry.ts")), "src/carry.ts compiles to dist/carry.js");
+    const tsconfig = JSON.parse(fs.readFileSync(path.join(APP_ROOT, "tsconfig.json"), "utf8")) as {
+        compilerOptions: { rootDir: string; outDir: string };
+        include: string[];
+    };
+    assert.deepEqual([tsconfig.compilerOptions.rootDir, tsconfig.compilerOptions.outDir], ["src", "dist"]);
+    assert.deepEqual(tsconfig.include, ["src/**/*.ts"]);
+    assert.ok(instr("COPY").includes("COPY src ./src"), "the build stage gets all of src/");
+    assert.ok(
+        instr("COPY").some((l) => /^COPY --from=build\b.*\s\/src\/dist \.\/dist$/.test(l)),
+        "the runtime stage gets all of dist/",
+    );
+});
+
 test(".dockerignore (static) keeps node_modules and build output out of the context", () => {
     const ignore = fs
         .readFileSync(path.join(APP_ROOT, ".dockerignore"), "utf8")

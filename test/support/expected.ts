@@ -46,8 +46,17 @@ export const EXPECTED: Record<string, string[]> = {
     deploy: [...common, ...v1],
     update: [...common, ...v1, "Deployment/voting-analytics-1-1"],
     lockdown: [...common, ...v1, "Deployment/voting-analytics-1-1", ...mesh1, ...meshCommon],
-    canary: [...common, ...v1, "Deployment/voting-analytics-1-1", ...mesh1, ...meshCommon, ...v2, ...mesh2],
-    finalize: [...common, ...v2, ...mesh2, ...meshCommon],
+    canary: [
+        ...common,
+        ...v1,
+        "Deployment/voting-analytics-1-1",
+        ...mesh1,
+        ...meshCommon,
+        ...v2,
+        ...mesh2,
+        "Job/carry-votes-canary",
+    ],
+    finalize: [...common, ...v2, ...mesh2, ...meshCommon, "Job/carry-votes-finalize"],
 };
 
 /** Forward transitions, from the brief's stage table; each rollback is the exact inverse. */
@@ -74,6 +83,7 @@ export const FORWARD: Record<string, { create: string[]; update: string[]; delet
             "DestinationRule/voting-analytics-v2-0",
             "DestinationRule/voting-app-v2-0",
             "DestinationRule/voting-storage-v2-0",
+            "Job/carry-votes-canary",
             "PodDisruptionBudget/voting-app-2-0",
             "Secret/voting-storage-secret",
         ],
@@ -81,7 +91,7 @@ export const FORWARD: Record<string, { create: string[]; update: string[]; delet
         delete: [],
     },
     "canary->finalize": {
-        create: [],
+        create: ["Job/carry-votes-finalize"],
         update: ["VirtualService/voting-analytics", "VirtualService/voting-app", "VirtualService/voting-storage"],
         delete: [
             "Deployment/voting-analytics-1-0",
@@ -91,6 +101,7 @@ export const FORWARD: Record<string, { create: string[]; update: string[]; delet
             "DestinationRule/voting-analytics-v1-1",
             "DestinationRule/voting-app-v1-0",
             "DestinationRule/voting-storage-v1-0",
+            "Job/carry-votes-canary",
             "PodDisruptionBudget/voting-app-1-0",
         ],
     },

@@ -40,6 +40,8 @@ export const ROUTING_KINDS =
 export interface IntermediateState {
     description: string;
     objects: KubernetesObject[];
+    /** Every create and update is done and deletes have begun (or are about to). */
+    deleting: boolean;
 }
 
 /**
@@ -83,7 +85,11 @@ export function intermediateStates(
         [...(newDeps.get(u) ?? [])].filter((d) => forwardUrns.includes(d)),
     )) {
         const done = steps.filter((s) => set.has(s.urn)).map((s) => `${s.kind} ${s.label}`);
-        states.push({ description: `after [${done.join(", ")}]`, objects: objectsFor(set, new Set(), false) });
+        states.push({
+            description: `after [${done.join(", ")}]`,
+            objects: objectsFor(set, new Set(), false),
+            deleting: false,
+        });
     }
     const all = new Set(forwardUrns);
     // Deleting x waits until everything that depended on x (in the old state) is deleted.
@@ -93,6 +99,7 @@ export function intermediateStates(
         states.push({
             description: `after every create/update, then [${done.join(", ")}]`,
             objects: objectsFor(all, set, true),
+            deleting: true,
         });
     }
     return states;
