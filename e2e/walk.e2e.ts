@@ -952,41 +952,46 @@ describe(`end to end (${target}): the real engine, the real program, a real API 
             }
         }
 
+        /**
+         * A control case: `pulumi up` of a stack of its own that applies only `object` must fail with
+         * `refusal`, and the object must not be in the cluster afterwards.
+         */
+        async function expectUpRefused(object: KubeObject, refusal: RegExp) {
+            const k8s = await import("@pulumi/kubernetes");
+            const invalid = await EphemeralStack.create({
+                program: "inline",
+                inlineProgram: async () => {
+                    const provider = new k8s.Provider("e2e", { kubeconfig });
+                    new k8s.apiextensions.CustomResource(object.metadata.name, object, { provider });
+                },
+            });
+            try {
+                let error: Error | undefined;
+                await invalid.up().catch((err: Error) => (error = err));
+                assert.ok(error, `the up went through with an invalid ${object.kind}`);
+                assert.match(error.message, refusal);
+                assert.equal(await kube.get(object.kind, object.metadata.namespace, object.metadata.name), undefined);
+            } finally {
+                await invalid.dispose((line) => log(line));
+            }
+        }
+
         /** Gateway API's control cases, while its objects are in the cluster. */
         function gatewayApiControls() {
             it("a Gateway API object the API server refuses (a CEL rule of its CRD: a Service backendRef without a port) fails `pulumi up`", async function () {
-                const k8s = await import("@pulumi/kubernetes");
-                const invalid = await EphemeralStack.create({
-                    program: "inline",
-                    inlineProgram: async () => {
-                        const provider = new k8s.Provider("e2e", { kubeconfig });
-                        // Valid for the CRD's OpenAPI schema; its CEL rule "Must have port for Service reference" refuses it.
-                        new k8s.apiextensions.CustomResource(
-                            "invalid-httproute",
-                            {
-                                apiVersion: `${GATEWAY_API_GROUP}/v1`,
-                                kind: "HTTPRoute",
-                                metadata: { name: "e2e-invalid-httproute", namespace: APP_NAMESPACE },
-                                spec: {
-                                    parentRefs: [
-                                        { group: "", kind: "Service", name: "e2e-no-such-parent", port: 8080 },
-                                    ],
-                                    rules: [{ backendRefs: [{ name: "e2e-no-such-backend" }] }],
-                                },
-                            },
-                            { provider },
-                        );
+                // Valid for the CRD's OpenAPI schema; its CEL rule "Must have port for Service reference" refuses it.
+                await expectUpRefused(
+                    {
+                        apiVersion: `${GATEWAY_API_GROUP}/v1`,
+                        kind: "HTTPRoute",
+                        metadata: { name: "e2e-invalid-httproute", namespace: APP_NAMESPACE },
+                        spec: {
+                            parentRefs: [{ group: "", kind: "Service", name: "e2e-no-such-parent", port: 8080 }],
+                            rules: [{ backendRefs: [{ name: "e2e-no-such-backend" }] }],
+                        },
                     },
-                });
-                try {
-                    let error: Error | undefined;
-                    await invalid.up().catch((err: Error) => (error = err));
-                    assert.ok(error, "the up went through with an invalid HTTPRoute");
-                    assert.match(error.message, /Must have port for Service reference/);
-                    assert.equal(await kube.get("HTTPRoute", APP_NAMESPACE, "e2e-invalid-httproute"), undefined);
-                } finally {
-                    await invalid.dispose((line) => log(line));
-                }
+                    /Must have port for Service reference/,
+                );
             });
 
             if (target === "apiserver") {
@@ -1040,47 +1045,24 @@ describe(`end to end (${target}): the real engine, the real program, a real API 
             if (target === "apiserver") {
                 it("an Istio object istiod rejects fails `pulumi up` (validation.istio.io), as on AKS", async function () {
                     withoutIstio(this, "the validation control case");
-                    const k8s = await import("@pulumi/kubernetes");
-                    const invalid = await EphemeralStack.create({
-                        program: "inline",
-                        inlineProgram: async () => {
-                            const provider = new k8s.Provider("e2e", { kubeconfig });
-                            // Valid for the CRD's schema; istiod refuses the regex (RE2 cannot compile it).
-                            new k8s.apiextensions.CustomResource(
-                                "invalid-route",
-                                {
-                                    apiVersion: "networking.istio.io/v1",
-                                    kind: "VirtualService",
-                                    metadata: { name: "e2e-invalid-route", namespace: APP_NAMESPACE },
-                                    spec: {
-                                        hosts: [serviceHost("voting-app")],
-                                        http: [
-                                            {
-                                                match: [
-                                                    {
-                                                        headers: {
-                                                            cookie: { regex: "^(.*?;)?(featureflag=on(;.*)?$" },
-                                                        },
-                                                    },
-                                                ],
-                                                route: [{ destination: { host: serviceHost("voting-app") } }],
-                                            },
-                                        ],
+                    // Valid for the CRD's schema; istiod refuses the regex (RE2 cannot compile it).
+                    await expectUpRefused(
+                        {
+                            apiVersion: "networking.istio.io/v1",
+                            kind: "VirtualService",
+                            metadata: { name: "e2e-invalid-route", namespace: APP_NAMESPACE },
+                            spec: {
+                                hosts: [serviceHost("voting-app")],
+                                http: [
+                                    {
+                                        match: [{ headers: { cookie: { regex: "^(.*?;)?(featureflag=on(;.*)?$" } } }],
+                                        route: [{ destination: { host: serviceHost("voting-app") } }],
                                     },
-                                },
-                                { provider },
-                            );
+                                ],
+                            },
                         },
-                    });
-                    try {
-                        let error: Error | undefined;
-                        await invalid.up().catch((err: Error) => (error = err));
-                        assert.ok(error, "the up went through with an invalid VirtualService");
-                        assert.match(error.message, /admission webhook "validation\.istio\.io" denied the request/);
-                        assert.equal(await kube.get("VirtualService", APP_NAMESPACE, "e2e-invalid-route"), undefined);
-                    } finally {
-                        await invalid.dispose((line) => log(line));
-                    }
+                        /admission webhook "validation\.istio\.io" denied the request/,
+                    );
                 });
             }
 
