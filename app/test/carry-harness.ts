@@ -9,6 +9,7 @@ import os from "node:os";
 import path from "node:path";
 import Redis from "ioredis";
 import mysql from "mysql2/promise";
+import type { CandidateCarry } from "../src/carryVotes";
 import { CREATE_TABLE_SQL } from "../src/store";
 import { APP_ROOT, freePort, pool, Running, STORAGE_ENV, vote, waitUntil } from "./helpers";
 
@@ -21,16 +22,8 @@ export interface CarryLine {
     msg: string;
     carried: Counts;
     total: number;
-    candidates: Array<{
-        candidate: string;
-        redis: number;
-        redisResets: number;
-        carriedBefore: number;
-        carriedAfter: number;
-        added: number;
-        reason: string;
-        mysql: number;
-    }>;
+    /** What the carry did per candidate (carryVotes' own type: the line is its result, as JSON). */
+    candidates: CandidateCarry[];
     attempts: number;
 }
 
