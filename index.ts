@@ -154,6 +154,8 @@ export = async () => {
             gatewaySelector: istio.gatewaySelector,
             gatewayService: istio.gatewayService,
             gatewayNamespace: settings.istio.gatewayNamespace,
+            gatewayIdentity: istio.gatewayIdentity,
+            authorization: settings.traffic.authorization,
             meshReady: istio.readyForMeshObjects,
             trafficApiReady: gatewayApiCrds ? [gatewayApiCrds] : [],
             istioRevision: settings.istio.revision,

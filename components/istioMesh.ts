@@ -1,7 +1,9 @@
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
+import type { GatewayIdentity } from "../stages/authorization";
 import {
     gatewaySelectorLabels,
+    gatewayServiceAccountName,
     gatewayServiceName,
     HelmValues,
     IstioChart,
@@ -15,6 +17,8 @@ export interface IstioMeshArgs {
     chartRepository: string;
     gatewayName: string;
     gatewayNamespace: string;
+    /** The ServiceAccount of a gateway already installed (install=false); none: gatewayName. */
+    gatewayServiceAccount?: string;
     /** Type of the gateway chart's Service: LoadBalancer, or NodePort/ClusterIP where nothing assigns load-balancer addresses. */
     gatewayServiceType: "LoadBalancer" | "NodePort" | "ClusterIP";
     /** Extra annotations for the gateway's LoadBalancer Service (the AKS health probe). */
@@ -31,6 +35,8 @@ export class IstioMesh extends pulumi.ComponentResource {
     public readonly gatewaySelector: pulumi.Output<Record<string, string>>;
     /** The ingress gateway's Service (Gateway API's Gateway is bound to it by address). */
     public readonly gatewayService: pulumi.Output<{ name: string; namespace: string }>;
+    /** The ingress gateway's mTLS identity (its namespace and ServiceAccount), which the app's policies let in. */
+    public readonly gatewayIdentity: pulumi.Output<GatewayIdentity>;
     public readonly ingressIp: pulumi.Output<string | undefined>;
     public readonly version: pulumi.Output<string>;
     /** Resources that must be ready before any Istio object or sidecar-injected pod. */
@@ -110,6 +116,17 @@ export class IstioMesh extends pulumi.ComponentResource {
                   )
             : pulumi.output(gatewaySelectorLabels(args.gatewayName));
 
+        // The gateway pods' ServiceAccount, as the chart names it from the release actually created.
+        this.gatewayIdentity = gatewayRelease
+            ? pulumi.all([gatewayRelease.name, gatewayRelease.values]).apply(([releaseName, values]) => ({
+                  namespace: args.gatewayNamespace,
+                  serviceAccount: gatewayServiceAccountName(releaseName, values ?? {}),
+              }))
+            : pulumi.output({
+                  namespace: args.gatewayNamespace,
+                  serviceAccount: args.gatewayServiceAccount ?? args.gatewayName,
+              });
+
         // The gateway's Service, read for its address. With the release, its ID comes from the
         // release's status: unknown until the release exists, so a preview on a cluster where
         // Istio is not installed yet plans the read instead of failing on a Service not there.
@@ -133,6 +150,7 @@ export class IstioMesh extends pulumi.ComponentResource {
         this.registerOutputs({
             gatewaySelector: this.gatewaySelector,
             gatewayService: this.gatewayService,
+            gatewayIdentity: this.gatewayIdentity,
             ingressIp: this.ingressIp,
             version: this.version,
         });

@@ -4,6 +4,16 @@ import * as k8s from "@pulumi/kubernetes";
 import * as kx from "@pulumi/kubernetesx";
 import * as pulumi from "@pulumi/pulumi";
 import * as random from "@pulumi/random";
+import {
+    ALLOW_NOTHING,
+    allowedCalls,
+    allowPolicyName,
+    allowPolicySpec,
+    Caller,
+    callerName,
+    GatewayIdentity,
+    serviceAccountOf,
+} from "../stages/authorization";
 import { CONTAINER_REQUESTS } from "../stages/capacity";
 import { injectionLabels } from "../stages/istioCharts";
 import { peerAuthenticationSpec } from "../stages/meshManifests";
@@ -18,7 +28,15 @@ import {
     VoteCarry,
     WorkloadRef,
 } from "../stages/model";
-import { APP_NAMESPACE, APP_PORT, carryJobName, MYSQL_DATABASE, MYSQL_USER, workloadName } from "../stages/names";
+import {
+    APP_NAMESPACE,
+    APP_PORT,
+    CARRY_VOTES,
+    carryJobName,
+    MYSQL_DATABASE,
+    MYSQL_USER,
+    workloadName,
+} from "../stages/names";
 import { TrafficNamespaces, TrafficObject, TrafficRoute, TrafficRouter } from "../stages/traffic";
 
 /** The two candidates of the vote (the app's VOTE1VALUE / VOTE2VALUE): the app, analytics and the carry count them. */
@@ -44,6 +62,10 @@ export interface VotingAppArgs {
     gatewayService: pulumi.Input<{ name: string; namespace: string }>;
     /** The ingress gateway's namespace (istio.gatewayNamespace): Gateway API's Gateway lives there. */
     gatewayNamespace: string;
+    /** The ingress gateway's mTLS identity: the one caller from outside the namespace its policies let in. */
+    gatewayIdentity: pulumi.Input<GatewayIdentity>;
+    /** Deny by default, and allow each stage's own calls (traffic.authorization). */
+    authorization: boolean;
     /** Istio must be ready (CRDs, istiod for injection) before the namespace's objects. */
     meshReady: pulumi.Input<pulumi.Resource>[];
     /** The traffic API's own CRDs, when the program installs them (Gateway API's). */
@@ -209,6 +231,41 @@ export class VotingApp extends pulumi.ComponentResource {
             k8sOpts,
         );
 
+        // Who may call whom (stages/authorization.ts) ---------------------------------------
+        // One AuthorizationPolicy per call the stage makes, registered before whatever starts the
+        // call (the caller's and the callee's Deployments, the ingress route, the carry Job depend
+        // on it), then the
+        // namespace's deny by default, after every allow (so that switching it on denies nothing the
+        // stage makes). Deletes run last, each after what depended on it.
+        const allowsBy = new Map<string, pulumi.CustomResource[]>();
+        const allowsInto = new Map<string, pulumi.CustomResource[]>();
+        const allowsOf = (caller: Caller) => allowsBy.get(callerName(caller)) ?? [];
+        if (args.authorization) {
+            const policy = (policyName: string, spec: pulumi.Input<object>, dependsOn: pulumi.Resource[]) =>
+                new k8s.apiextensions.CustomResource(
+                    `${policyName}-authorizationpolicy`,
+                    {
+                        apiVersion: "security.istio.io/v1",
+                        kind: "AuthorizationPolicy",
+                        metadata: meta(policyName),
+                        spec,
+                    },
+                    { ...k8sOpts, dependsOn: [...args.meshReady, ...dependsOn] },
+                );
+            const allows = allowedCalls(plan).map((call) => {
+                const spec = pulumi
+                    .output(args.gatewayIdentity)
+                    .apply((gateway) => allowPolicySpec(call, APP_NAMESPACE, gateway));
+                const allow = policy(allowPolicyName(call), spec, []);
+                const caller = callerName(call.from);
+                allowsBy.set(caller, [...(allowsBy.get(caller) ?? []), allow]);
+                const callee = workloadName(call.to);
+                allowsInto.set(callee, [...(allowsInto.get(callee) ?? []), allow]);
+                return allow;
+            });
+            policy(ALLOW_NOTHING, {}, allows);
+        }
+
         // Workloads ----------------------------------------------------------------------
         // Stores first. Their clients wait for the store they use (its Service and its ready
         // pods): a client's readiness checks its store, and a Deployment's create finishes only
@@ -221,8 +278,12 @@ export class VotingApp extends pulumi.ComponentResource {
         // carry seeds MySQL once both are up and before any client of MySQL starts.
         const carry = voteCarry(plan.stage);
         let seedJob: k8s.batch.v1.Job | undefined;
+        const carryAccount = carry ? this.serviceAccount(CARRY_VOTES, { app: CARRY_VOTES }, meta) : undefined;
         const carryJob = (dependsOn: pulumi.Input<pulumi.Resource>[]) =>
-            this.carryJob(plan.stage.name, carry!, meta, args.images, mysqlSecret!, { ...k8sOpts, dependsOn });
+            this.carryJob(plan.stage.name, carry!, meta, args.images, mysqlSecret!, carryAccount!, {
+                ...k8sOpts,
+                dependsOn: [...dependsOn, ...allowsOf({ carryVotes: true })],
+            });
         for (const ref of storesFirst) {
             if (carry === "seed" && ref.component !== "voting-storage" && !seedJob) {
                 seedJob = carryJob([
@@ -231,7 +292,11 @@ export class VotingApp extends pulumi.ComponentResource {
                 ]);
             }
             const labels = { app: ref.component, version: ref.version };
-            const podSpec = this.podSpec(ref, args, { redisData, mysqlSecret, mysqlData, mysqlInit });
+            const account = this.serviceAccount(serviceAccountOf(ref), labels, meta);
+            const podSpec = {
+                ...this.podSpec(ref, args, { redisData, mysqlSecret, mysqlData, mysqlInit }),
+                serviceAccountName: account.metadata.name,
+            };
             const deploymentName = workloadName(ref);
             const storeVersion =
                 ref.component === "voting-storage" ? undefined : storageFor(ref.component, ref.version);
@@ -256,7 +321,17 @@ export class VotingApp extends pulumi.ComponentResource {
                         template: { metadata: { labels }, spec: podSpec },
                     },
                 },
-                { ...k8sOpts, dependsOn: [...args.imagePullReady, ...itsStore] },
+                // Its own calls, and the calls to it, are allowed before it starts: a client calls its store
+                // to be ready, and a Service's round robin sends calls to a new version's pods at once.
+                {
+                    ...k8sOpts,
+                    dependsOn: [
+                        ...args.imagePullReady,
+                        ...itsStore,
+                        ...allowsOf({ workload: ref }),
+                        ...(allowsInto.get(deploymentName) ?? []),
+                    ],
+                },
             );
             deployments.set(`${ref.component}@${ref.version}`, deployment);
             // A node drain (an AKS upgrade, a node pool replaced) takes one replica at a time.
@@ -330,6 +405,7 @@ export class VotingApp extends pulumi.ComponentResource {
             register(route, [...servedBy(route), ...dependsOn]);
 
         const ingressRoute = router.ingressRoute(plan, namespaces);
+        const ingressAllowed = allowsOf({ ingressGateway: true });
         // Without version backends the ingress route reaches every app pod: wait for them all.
         const appPods = plan.workloads
             .filter((wl) => wl.component === "voting-app")
@@ -338,10 +414,15 @@ export class VotingApp extends pulumi.ComponentResource {
         let routes: pulumi.CustomResource[];
         if (plan.changeOrder === "expand") {
             const innerResources = inner.map((route) => registerRoute(route, []));
-            const ingressResource = registerRoute(ingressRoute, [gateway, ...appPods, ...innerResources]);
+            const ingressResource = registerRoute(ingressRoute, [
+                gateway,
+                ...appPods,
+                ...ingressAllowed,
+                ...innerResources,
+            ]);
             routes = [ingressResource, ...innerResources];
         } else {
-            const ingressResource = registerRoute(ingressRoute, [gateway, ...appPods]);
+            const ingressResource = registerRoute(ingressRoute, [gateway, ...appPods, ...ingressAllowed]);
             const innerResources = inner.map((route) => registerRoute(route, [ingressResource]));
             routes = [ingressResource, ...innerResources];
         }
@@ -380,6 +461,22 @@ export class VotingApp extends pulumi.ComponentResource {
     }
 
     /**
+     * The ServiceAccount a workload's pods run under: their mTLS identity in the mesh, which the
+     * AuthorizationPolicies name. No Kubernetes API token is mounted: nothing of the app calls the API.
+     */
+    private serviceAccount(
+        accountName: string,
+        labels: Record<string, string>,
+        meta: (name: string, labels?: Record<string, string>) => k8s.types.input.meta.v1.ObjectMeta,
+    ): k8s.core.v1.ServiceAccount {
+        return new k8s.core.v1.ServiceAccount(
+            accountName,
+            { metadata: meta(accountName, labels), automountServiceAccountToken: false },
+            { parent: this },
+        );
+    }
+
+    /**
      * The Job that carries the votes from Redis to MySQL: the app 2.0 image's carry (app/src/carry.ts),
      * exact however often it runs. Named after the stage, so entering the stage again runs it again;
      * a changed spec (a new image) replaces it, the old Job deleted first (Jobs are immutable and the
@@ -393,9 +490,10 @@ export class VotingApp extends pulumi.ComponentResource {
         meta: (name: string, labels?: Record<string, string>) => k8s.types.input.meta.v1.ObjectMeta,
         images: VotingAppArgs["images"],
         mysqlSecret: kx.Secret,
+        account: k8s.core.v1.ServiceAccount,
         opts: pulumi.CustomResourceOptions,
     ): k8s.batch.v1.Job {
-        const labels = { app: "carry-votes" };
+        const labels = { app: CARRY_VOTES };
         const fromSecret = (key: string) => ({ valueFrom: { secretKeyRef: { name: mysqlSecret.metadata.name, key } } });
         return new k8s.batch.v1.Job(
             carryJobName(stageName),
@@ -414,6 +512,7 @@ export class VotingApp extends pulumi.ComponentResource {
                     template: {
                         metadata: { labels },
                         spec: {
+                            serviceAccountName: account.metadata.name,
                             restartPolicy: "Never",
                             securityContext: { runAsNonRoot: true, seccompProfile: { type: "RuntimeDefault" } },
                             containers: [

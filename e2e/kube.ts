@@ -45,6 +45,8 @@ export const RESOURCES: Record<string, { group: string; version: string; plural:
     VirtualService: { group: "networking.istio.io", version: "v1", plural: "virtualservices" },
     DestinationRule: { group: "networking.istio.io", version: "v1", plural: "destinationrules" },
     PeerAuthentication: { group: "security.istio.io", version: "v1", plural: "peerauthentications" },
+    AuthorizationPolicy: { group: "security.istio.io", version: "v1", plural: "authorizationpolicies" },
+    ServiceAccount: { group: "", version: "v1", plural: "serviceaccounts" },
     "Gateway.gateway.networking.k8s.io": {
         group: "gateway.networking.k8s.io",
         version: "v1",

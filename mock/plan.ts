@@ -162,6 +162,7 @@ export function trafficSummary(from: PlanSide, to: PlanSide): string {
         lines.push(`- forgotten, left in the cluster (${forgotten.length}): ${listOf(forgotten)}`);
     lines.push("");
 
+    lines.push(...callsSection(from, to, changes));
     lines.push(...votesSection(from, to, changes));
     if (changes.length > 0) {
         lines.push("### Order (make before break)", "");
@@ -179,6 +180,57 @@ export function trafficSummary(from: PlanSide, to: PlanSide): string {
         );
     }
     return lines.join("\n");
+}
+
+/** An AuthorizationPolicy step: the call it allows, as "caller → callee, port" (none: the deny by default). */
+function allowedCallOf(s: Step): string | undefined {
+    const r = s.after ?? s.before!;
+    const rule = r.inputs?.spec?.rules?.[0];
+    if (!rule) return undefined;
+    const principal: string = rule.from?.[0]?.source?.principals?.[0] ?? "";
+    const [, namespace, account] = /\/ns\/([^/]+)\/sa\/(.+)$/.exec(principal) ?? [];
+    const caller =
+        namespace === r.inputs.metadata?.namespace ? account : `${namespace}/${account} (the ingress gateway)`;
+    const callee = r.inputs.spec.selector?.matchLabels ?? {};
+    return `${caller} → ${callee.app} ${callee.version}, port ${rule.to?.[0]?.operation?.ports?.join(", ")}`;
+}
+
+/**
+ * Who may call whom (traffic.authorization): the calls the step allows (each before whatever makes
+ * it) and revokes (deletes: after the routes stopped making it and its caller is gone), read from
+ * the AuthorizationPolicies the program registers. Empty when neither side has any.
+ */
+function callsSection(from: PlanSide, to: PlanSide, changes: Step[]): string[] {
+    const isPolicy = (r: { inputs?: any } | undefined) => r?.inputs?.kind === "AuthorizationPolicy";
+    const hasPolicies = (side: PlanSide) => side.run.resources.some((r) => isPolicy(r));
+    if (!hasPolicies(from) && !hasPolicies(to)) return [];
+    const out = ["### Calls (least privilege)", ""];
+    const order = waves(changes, from.run, to.run);
+    const stepOf = (s: Step) => order.findIndex((w) => w.includes(s)) + 1;
+    const policySteps = changes.filter((s) => isPolicy(s.after ?? s.before));
+    const denyByDefault = policySteps.find((s) => allowedCallOf(s) === undefined);
+    if (denyByDefault)
+        out.push(
+            denyByDefault.kind === "create"
+                ? `- Deny by default turned on (step ${stepOf(denyByDefault)}, after every allow below).`
+                : `- Deny by default turned off: every call is allowed (step ${stepOf(denyByDefault)}).`,
+        );
+    for (const [kind, title] of [
+        ["create", "allowed"],
+        ["delete", "revoked"],
+    ] as const) {
+        const these = policySteps.filter((s) => s.kind === kind && allowedCallOf(s) !== undefined);
+        if (these.length === 0) {
+            out.push(`- ${title}: none`);
+            continue;
+        }
+        out.push(`- ${title} (${these.length}):`);
+        for (const s of these) out.push(`  - ${allowedCallOf(s)} (step ${stepOf(s)})`);
+    }
+    const changed = policySteps.filter((s) => s.kind === "update");
+    if (changed.length > 0) out.push(`- **changed in place** (${changed.length}): ${listOf(changed)}`);
+    out.push("");
+    return out;
 }
 
 /** A Job that runs the vote carry (`node dist/carry.js`, app/src/carry.ts). */

@@ -39,7 +39,8 @@ import * as fs from "fs";
 import * as path from "path";
 import type { Step } from "../mock/changes";
 import { KubernetesObject, ProgramRun, StackConfig } from "../mock/runProgram";
-import { STAGE_NAMES, StageName } from "../stages/model";
+import { AllowedCall, allowedCalls, callerName } from "../stages/authorization";
+import { planStage, STAGE_NAMES, StageName } from "../stages/model";
 import { APP_GATEWAY_NAME, APP_NAMESPACE } from "../stages/names";
 import { TRAFFIC_APIS, TrafficApi } from "../stages/traffic";
 import { expectedSticky, STICKY_COOKIES } from "../test/support/expected";
@@ -52,6 +53,7 @@ import {
     buildState,
     caseObjects,
     caseObjectsOf,
+    expectedAuthorization,
     expectedCalls,
     expectedUsers,
     gatewayReleaseOf,
@@ -76,18 +78,33 @@ const routingStep = (s: Step) =>
     ROUTING_KINDS.test(s.label) ||
     /^(Gateway\.gateway\.networking\.k8s\.io|HTTPRoute|GRPCRoute|GatewayClass)\//.test(s.label);
 
+/**
+ * AuthorizationPolicies only permit what the routing steps do: replayed at their worst (each allow
+ * created only when something that depends on it is, deleted as soon as nothing does), not enumerated.
+ */
+const authorizationStep = (s: Step) => /^AuthorizationPolicy\//.test(s.label);
+
+const sameCall = (a: AllowedCall, b: AllowedCall) =>
+    JSON.stringify([callerName(a.from), a.to, a.port]) === JSON.stringify([callerName(b.from), b.to, b.port]);
+
 /** The expectations of a stage (they do not depend on the API). */
 function stageExpectations(
     stage: StageName,
     weight: number,
     objects: KubernetesObject[],
-    workloads: RouteCase["workloads"],
+    state: Pick<RouteCase, "workloads" | "ingress">,
     apis: TrafficApi[],
 ): RouteCase["expect"] {
+    const authorization = expectedAuthorization(
+        objects,
+        state,
+        allowedCalls(planStage(stage, { canaryWeight: weight })),
+    );
     return {
         users: expectedUsers(stage, weight),
         storageClients: storageClientsOf(objects),
-        calls: expectedCalls(stage, workloads, apis, weight),
+        calls: expectedCalls(stage, state.workloads, apis, weight),
+        ...(authorization ? { authorization } : {}),
         sticky: STICKY_COOKIES.map((cookie) => {
             const { chains, setCookie } = expectedSticky(stage, weight, cookie);
             return { cookie, chains: chains.map(([c, share]) => ({ ...c, share })), setCookie };
@@ -113,7 +130,7 @@ function stageCase(
         kind: "stage",
         ...state,
         cookies: COOKIES,
-        expect: stageExpectations(stage, weight, present, state.workloads, [api]),
+        expect: stageExpectations(stage, weight, present, state, [api]),
         expectFailure: false,
     };
 }
@@ -146,14 +163,9 @@ function control(
         options,
     );
     // The expectations stay the base case's: what is removed must show up as a violation of them.
-    c.expect.storageClients = stageCase(
-        base.name,
-        "",
-        base.api,
-        base.run,
-        base.stage,
-        base.weight,
-    ).expect.storageClients;
+    const baseExpect = stageCase(base.name, "", base.api, base.run, base.stage, base.weight).expect;
+    c.expect.storageClients = baseExpect.storageClients;
+    if (baseExpect.authorization) c.expect.authorization = baseExpect.authorization;
     return { ...c, kind: "control", control: { basedOn: base.name, removed, detectedAs }, expectFailure: true };
 }
 
@@ -432,6 +444,12 @@ async function main(outDir: string) {
     };
     const defaultWeight = (api: TrafficApi, s: StageName) =>
         s === "canary" ? Number(run(api, "canary").outputs.canaryWeight ?? 0) : 0;
+    /** The calls a run's stage makes ("canary(30)": the canary at weight 30). */
+    const callsOf = (api: TrafficApi, key: string) => {
+        const [, stage, weight] = /^(\w+)(?:\((\d+)\))?$/.exec(key)!;
+        const w = weight !== undefined ? Number(weight) : defaultWeight(api, stage as StageName);
+        return allowedCalls(planStage(stage as StageName, { canaryWeight: w }));
+    };
     const same = (a: ProgramRun, b: ProgramRun) =>
         JSON.stringify(caseObjectsOf(a)) === JSON.stringify(caseObjectsOf(b));
     // States with the same objects and expectations (other orders of the same steps, or a state two
@@ -501,7 +519,8 @@ async function main(outDir: string) {
         for (const [from, to] of transitions) {
             const [fromRun, toRun] = [run(api, from), run(api, to)];
             counts.transitions++;
-            const states = intermediateStates(fromRun, toRun, routingStep);
+            const states = intermediateStates(fromRun, toRun, routingStep, authorizationStep);
+            const [fromCalls, toCalls] = [callsOf(api, from), callsOf(api, to)];
             states.forEach((state, i) => {
                 // The app namespace's objects and Gateway API's, as for a stage (a state holds every Kubernetes object of the stack).
                 const objects = caseObjects(state.objects);
@@ -518,7 +537,18 @@ async function main(outDir: string) {
                 }
                 const built = buildState(objects, gatewayReleaseOf(toRun), ingressHostOf(toRun));
                 const name = `${prefix}transition/${from}->${to}/${String(i).padStart(2, "0")}`;
-                const expect = { storageClients: storageClientsOf(objects), chainsDoNotCross: true };
+                // The calls both stages make are never interrupted; none outside either stage's is allowed.
+                const authorization = expectedAuthorization(
+                    objects,
+                    built,
+                    fromCalls.filter((c) => toCalls.some((d) => sameCall(c, d))),
+                    [...fromCalls, ...toCalls],
+                );
+                const expect = {
+                    storageClients: storageClientsOf(objects),
+                    chainsDoNotCross: true,
+                    ...(authorization ? { authorization } : {}),
+                };
                 counts.transitionStates++;
                 addState(
                     {
@@ -550,11 +580,11 @@ async function main(outDir: string) {
         ] as [TrafficApi, TrafficApi][]) {
             const [fromRun, toRun] = [run(from, key), run(to, key)];
             counts.switches++;
-            intermediateStates(fromRun, toRun, routingStep).forEach((state, i) => {
+            intermediateStates(fromRun, toRun, routingStep, authorizationStep).forEach((state, i) => {
                 const objects = caseObjects(state.objects);
                 const built = buildState(objects, gatewayReleaseOf(toRun), ingressHostOf(toRun));
                 const expect = {
-                    ...stageExpectations(stage, weight, objects, built.workloads, [from, to]),
+                    ...stageExpectations(stage, weight, objects, built, [from, to]),
                     chainsDoNotCross: true,
                 };
                 counts.switchStates++;
@@ -630,6 +660,99 @@ async function main(outDir: string) {
             cookies: COOKIES,
             expect: { storageClients: storageClientsOf(objects), chainsDoNotCross: true },
             control: { basedOn: crossingBase.name, removed, detectedAs: "crossing" },
+            expectFailure: true,
+        });
+    }
+
+    // Least privilege: the checker must catch a call of the stage refused, a call outside it let
+    // through, and a client started before its allow (the make-before-break order of the policies).
+    for (const api of TRAFFIC_APIS) {
+        const { prefix } = APIS[api];
+        const canary: Base = {
+            api,
+            run: run(api, "canary"),
+            stage: "canary",
+            weight: defaultWeight(api, "canary"),
+            name: `${prefix}stage/canary`,
+        };
+        const policy = "AuthorizationPolicy";
+        cases.push(
+            control(
+                canary,
+                "canary-without-allow-voting-app-2-0-to-voting-storage-2-0",
+                `${policy} voting-app-2-0-to-voting-storage-2-0 removed (app 2.0 cannot reach MySQL)`,
+                "denied",
+                (objects) => objects.filter(isNot(policy, "voting-app-2-0-to-voting-storage-2-0")),
+            ),
+            control(
+                canary,
+                "canary-without-allow-nothing",
+                `${policy} allow-nothing removed (no deny by default: analytics 1.0, which no route calls, takes any call)`,
+                "allowed",
+                (objects) => objects.filter(isNot(policy, "allow-nothing")),
+            ),
+            control(
+                canary,
+                "canary-allow-to-redis-from-the-whole-namespace",
+                `${policy} voting-app-1-0-to-voting-storage-1-0 widened to every identity of the namespace (app 2.0 reaches Redis)`,
+                "allowed",
+                editing(policy, "voting-app-1-0-to-voting-storage-1-0", (o) => ({
+                    ...o,
+                    spec: {
+                        ...o.spec,
+                        rules: [{ ...o.spec.rules[0], from: [{ source: { namespaces: [APP_NAMESPACE] } }] }],
+                    },
+                })),
+            ),
+        );
+        // deploy -> update with analytics 1.1's Deployment not waiting for the allow of app 1.0's calls
+        // to it: the Service's round robin sends them there before the policy exists.
+        const [fromRun, goodRun] = [run(api, "deploy"), run(api, "update")];
+        const allowUrn = goodRun.resources.find((r) =>
+            r.urn.endsWith("::voting-app-1-0-to-voting-analytics-1-1-authorizationpolicy"),
+        )?.urn;
+        if (!allowUrn) throw new Error(`route-cases: no allow of app 1.0's calls to analytics 1.1 (${api})`);
+        const unordered: ProgramRun = {
+            ...goodRun,
+            resources: goodRun.resources.map((r) =>
+                r.urn.endsWith("::voting-analytics-1-1") && r.type === "kubernetes:apps/v1:Deployment"
+                    ? { ...r, dependencies: r.dependencies.filter((d) => d !== allowUrn) }
+                    : r,
+            ),
+        };
+        const early = intermediateStates(fromRun, unordered, routingStep, authorizationStep).find(
+            (st) =>
+                st.objects.some((o) => o.kind === "Deployment" && o.metadata.name === "voting-analytics-1-1") &&
+                !st.objects.some(
+                    (o) => o.kind === policy && o.metadata.name === "voting-app-1-0-to-voting-analytics-1-1",
+                ),
+        );
+        if (!early)
+            throw new Error(`route-cases: the unordered deploy -> update has no state before the allow (${api})`);
+        const objects = caseObjects(early.objects);
+        const built = buildState(objects, gatewayReleaseOf(goodRun), ingressHostOf(goodRun));
+        const [fromCalls, toCalls] = [callsOf(api, "deploy"), callsOf(api, "update")];
+        cases.push({
+            name: `${prefix}control/transition-deploy-update-analytics-1-1-before-its-allow`,
+            description: `deploy -> update, ${early.description}, with Deployment voting-analytics-1-1 not depending on ${policy} voting-app-1-0-to-voting-analytics-1-1`,
+            kind: "control",
+            ...built,
+            cookies: COOKIES,
+            expect: {
+                storageClients: storageClientsOf(objects),
+                chainsDoNotCross: true,
+                authorization: expectedAuthorization(
+                    objects,
+                    built,
+                    fromCalls.filter((c) => toCalls.some((d) => sameCall(c, d))),
+                    [...fromCalls, ...toCalls],
+                ),
+            },
+            control: {
+                basedOn: `${prefix}transition/deploy->update`,
+                removed: `the dependency of Deployment voting-analytics-1-1 on ${policy} voting-app-1-0-to-voting-analytics-1-1`,
+                detectedAs: "denied",
+            },
             expectFailure: true,
         });
     }

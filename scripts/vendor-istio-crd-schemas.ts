@@ -28,6 +28,7 @@ export const KINDS: Record<string, string> = {
     "networking.istio.io/v1/VirtualService": "virtualservices.networking.istio.io",
     "networking.istio.io/v1/DestinationRule": "destinationrules.networking.istio.io",
     "security.istio.io/v1/PeerAuthentication": "peerauthentications.security.istio.io",
+    "security.istio.io/v1/AuthorizationPolicy": "authorizationpolicies.security.istio.io",
 };
 
 /** The text of the files inside a packaged chart (.tgz) that match `pattern` (tar's wildcards), concatenated. */

@@ -49,6 +49,18 @@ export function gatewayServiceName(releaseName: string, values: HelmValues = {})
     return (typeof values.name === "string" && values.name) || releaseName || "istio-ingressgateway";
 }
 
+/**
+ * The ServiceAccount the `gateway` chart runs its pods under (its `gateway.serviceAccountName`
+ * helper): `serviceAccount.name`, else the gateway's name while the chart creates the account
+ * (`serviceAccount.create`, true by default), else the namespace's `default`.
+ */
+export function gatewayServiceAccountName(releaseName: string, values: HelmValues = {}): string {
+    const account = (values.serviceAccount ?? {}) as { create?: unknown; name?: unknown };
+    const named = typeof account.name === "string" && account.name ? account.name : undefined;
+    if (account.create === false) return named ?? "default";
+    return named ?? gatewayServiceName(releaseName, values);
+}
+
 /** The ports the gateway chart's Service exposes by default (status, HTTP, HTTPS). */
 export const GATEWAY_SERVICE_PORTS = [15021, 80, 443];
 

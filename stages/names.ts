@@ -70,7 +70,10 @@ export function imageOf(images: ImageSettings, ref: WorkloadRef): string {
  */
 export const APP_VERSION_HEADER = "x-voting-app-version";
 
+/** The vote carry's pods: their `app` label and their ServiceAccount. */
+export const CARRY_VOTES = "carry-votes";
+
 /** The Job that carries the votes into MySQL on entering a stage (voteCarry): carry-votes-canary. */
 export function carryJobName(stage: string): string {
-    return `carry-votes-${stage}`;
+    return `${CARRY_VOTES}-${stage}`;
 }

@@ -58,6 +58,11 @@ export interface Settings {
         chartRepository: string;
         gatewayName: string;
         gatewayNamespace: string;
+        /**
+         * The ServiceAccount of a gateway already installed (istio.install=false): its mTLS identity,
+         * which the app's AuthorizationPolicies let in. None: the gateway's name, as Istio's chart names it.
+         */
+        gatewayServiceAccount?: string;
         /** Type of the gateway chart's Service (istio.install=true). */
         gatewayServiceType: GatewayServiceType;
         /**
@@ -77,6 +82,11 @@ export interface Settings {
         /** Gateway API's GatewayClass: istio, or the class a managed mesh provides. */
         gatewayClass: string;
         gatewayApiCrds: GatewayApiCrdSource;
+        /**
+         * Least privilege in the mesh (stages/authorization.ts): deny by default, and each stage's own
+         * calls allowed by identity and port. false: the cluster manages policy elsewhere.
+         */
+        authorization: boolean;
     };
     images: ImageSettings;
     data: {
@@ -177,6 +187,7 @@ export function parseSettings(get: ConfigLookup): Settings {
         chartRepository: required(get, "istio.chartRepository", "the URL of Istio's Helm chart repository"),
         gatewayName: required(get, "istio.gatewayName", "the name of the ingress gateway release"),
         gatewayNamespace: required(get, "istio.gatewayNamespace", "a namespace name"),
+        gatewayServiceAccount: optional(get, "istio.gatewayServiceAccount"),
         gatewayServiceType: oneOf(get, "istio.gatewayServiceType", GATEWAY_SERVICE_TYPES),
         revision: optional(get, "istio.revision"),
         values: istioValues(get, install),
@@ -201,7 +212,22 @@ export function parseSettings(get: ConfigLookup): Settings {
         api: oneOf(get, "traffic.api", TRAFFIC_APIS),
         gatewayClass: required(get, "traffic.gatewayClass", "a GatewayClass name such as istio"),
         gatewayApiCrds: oneOf(get, "traffic.gatewayApiCrds", GATEWAY_API_CRD_SOURCES),
+        authorization: boolean(get, "traffic.authorization"),
     };
+    if (istio.gatewayServiceAccount !== undefined) {
+        if (install)
+            throw new SettingError(
+                "istio.gatewayServiceAccount",
+                istio.gatewayServiceAccount,
+                "empty while istio.install=true (the program's gateway runs under the account its chart makes; set istio.values.gateway.serviceAccount.name to rename it)",
+            );
+        if (!/^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$/.test(istio.gatewayServiceAccount))
+            throw new SettingError(
+                "istio.gatewayServiceAccount",
+                istio.gatewayServiceAccount,
+                "a ServiceAccount name (lower-case letters, digits, '-' and '.'), or empty for the gateway's name",
+            );
+    }
     if (!/^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$/.test(traffic.gatewayClass))
         throw new SettingError(
             "traffic.gatewayClass",

@@ -14,8 +14,8 @@ import { strict as assert } from "assert";
 import * as fs from "fs";
 import Ajv from "ajv";
 import { DestinationRule, Gateway, VirtualService } from "@kubernetes-models/istio/networking.istio.io/v1beta1";
-import { PeerAuthentication } from "@kubernetes-models/istio/security.istio.io/v1beta1";
-import { ConfigMap, Namespace, PersistentVolumeClaim, Secret, Service } from "kubernetes-models/v1";
+import { AuthorizationPolicy, PeerAuthentication } from "@kubernetes-models/istio/security.istio.io/v1beta1";
+import { ConfigMap, Namespace, PersistentVolumeClaim, Secret, Service, ServiceAccount } from "kubernetes-models/v1";
 import { Deployment } from "kubernetes-models/apps/v1";
 import { PodDisruptionBudget } from "kubernetes-models/policy/v1";
 import { Job } from "kubernetes-models/batch/v1";
@@ -41,6 +41,7 @@ const KUBERNETES: Record<string, new (data: any) => { validate(): void }> = {
     "v1/ConfigMap": ConfigMap,
     "v1/PersistentVolumeClaim": PersistentVolumeClaim,
     "v1/Service": Service,
+    "v1/ServiceAccount": ServiceAccount,
     "apps/v1/Deployment": Deployment,
     "batch/v1/Job": Job,
     "policy/v1/PodDisruptionBudget": PodDisruptionBudget,
@@ -50,6 +51,7 @@ const ISTIO_MODELS: Record<string, new (data: any) => { validate(): void }> = {
     VirtualService,
     DestinationRule,
     PeerAuthentication,
+    AuthorizationPolicy,
 };
 
 const vendored: { schemas: Record<string, any> } = JSON.parse(fs.readFileSync(VENDORED, "utf8"));

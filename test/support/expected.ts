@@ -14,6 +14,8 @@ const common = [
     "Service/voting-storage",
     "Gateway/voting-app-gateway",
     "VirtualService/voting-app",
+    // Deny by default (traffic.authorization, on by default): every call needs an allow below.
+    "AuthorizationPolicy/allow-nothing",
 ];
 const mesh1 = [
     "DestinationRule/voting-app-v1-0",
@@ -26,11 +28,26 @@ const mesh2 = [
     "DestinationRule/voting-storage-v2-0",
 ];
 const meshCommon = ["VirtualService/voting-analytics", "VirtualService/voting-storage", "PeerAuthentication/default"];
+/** Each Deployment's own ServiceAccount (its mTLS identity). */
+const accounts = (...deployments: string[]) => deployments.map((d) => `ServiceAccount/${d}`);
+/** The AuthorizationPolicy that allows one call: "caller -> callee". */
+const allow = (...calls: string[]) => calls.map((c) => `AuthorizationPolicy/${c.replace(" -> ", "-to-")}`);
 const v1 = [
     "Deployment/voting-storage-1-0",
     "Deployment/voting-analytics-1-0",
     "Deployment/voting-app-1-0",
     "PodDisruptionBudget/voting-app-1-0",
+    ...accounts("voting-storage-1-0", "voting-analytics-1-0", "voting-app-1-0"),
+    ...allow(
+        "ingress-gateway -> voting-app-1-0",
+        "voting-app-1-0 -> voting-storage-1-0",
+        "voting-analytics-1-0 -> voting-storage-1-0",
+    ),
+];
+const analytics11 = [
+    "Deployment/voting-analytics-1-1",
+    ...accounts("voting-analytics-1-1"),
+    ...allow("voting-app-1-0 -> voting-analytics-1-1", "voting-analytics-1-1 -> voting-storage-1-0"),
 ];
 const mysql = ["Secret/voting-storage-secret", "ConfigMap/voting-storage-mysql-init"];
 const v2 = [
@@ -39,29 +56,52 @@ const v2 = [
     "Deployment/voting-analytics-2-0",
     "Deployment/voting-app-2-0",
     "PodDisruptionBudget/voting-app-2-0",
+    ...accounts("voting-storage-2-0", "voting-analytics-2-0", "voting-app-2-0"),
+    ...allow(
+        "ingress-gateway -> voting-app-2-0",
+        "voting-app-2-0 -> voting-analytics-2-0",
+        "voting-app-2-0 -> voting-storage-2-0",
+        "voting-analytics-2-0 -> voting-storage-2-0",
+    ),
+];
+/** The vote carry's Job of a stage, its ServiceAccount, and its calls to the stores the stage runs. */
+const carry = (stage: string, ...stores: string[]) => [
+    `Job/carry-votes-${stage}`,
+    ...accounts("carry-votes"),
+    ...allow(...stores.map((store) => `carry-votes -> ${store}`)),
 ];
 
 /** The product brief's stage table, as the objects each stage must have in namespace voting. */
 export const EXPECTED: Record<string, string[]> = {
-    deploy: [...common, ...v1],
-    update: [...common, ...v1, "Deployment/voting-analytics-1-1"],
-    lockdown: [...common, ...v1, "Deployment/voting-analytics-1-1", ...mesh1, ...meshCommon],
+    // Before mesh routing the app's Service round-robins over every analytics version.
+    deploy: [...common, ...v1, ...allow("voting-app-1-0 -> voting-analytics-1-0")],
+    update: [...common, ...v1, ...analytics11, ...allow("voting-app-1-0 -> voting-analytics-1-0")],
+    lockdown: [...common, ...v1, ...analytics11, ...mesh1, ...meshCommon],
     canary: [
         ...common,
         ...v1,
-        "Deployment/voting-analytics-1-1",
+        ...analytics11,
         ...mesh1,
         ...meshCommon,
         ...v2,
         ...mesh2,
-        "Job/carry-votes-canary",
+        ...carry("canary", "voting-storage-1-0", "voting-storage-2-0"),
     ],
-    finalize: [...common, ...v2, ...mesh2, ...meshCommon, "Job/carry-votes-finalize"],
+    finalize: [...common, ...v2, ...mesh2, ...meshCommon, ...carry("finalize", "voting-storage-2-0")],
 };
 
 /** Forward transitions, from the brief's stage table; each rollback is the exact inverse. */
 export const FORWARD: Record<string, { create: string[]; update: string[]; delete: string[] }> = {
-    "deploy->update": { create: ["Deployment/voting-analytics-1-1"], update: [], delete: [] },
+    "deploy->update": {
+        create: [
+            "AuthorizationPolicy/voting-analytics-1-1-to-voting-storage-1-0",
+            "AuthorizationPolicy/voting-app-1-0-to-voting-analytics-1-1",
+            "Deployment/voting-analytics-1-1",
+            "ServiceAccount/voting-analytics-1-1",
+        ],
+        update: [],
+        delete: [],
+    },
     "update->lockdown": {
         create: [
             "DestinationRule/voting-analytics-v1-1",
@@ -72,10 +112,17 @@ export const FORWARD: Record<string, { create: string[]; update: string[]; delet
             "VirtualService/voting-storage",
         ],
         update: ["VirtualService/voting-app"],
-        delete: [],
+        // app 1.0's mesh route goes to analytics 1.1 only.
+        delete: ["AuthorizationPolicy/voting-app-1-0-to-voting-analytics-1-0"],
     },
     "lockdown->canary": {
         create: [
+            "AuthorizationPolicy/carry-votes-to-voting-storage-1-0",
+            "AuthorizationPolicy/carry-votes-to-voting-storage-2-0",
+            "AuthorizationPolicy/ingress-gateway-to-voting-app-2-0",
+            "AuthorizationPolicy/voting-analytics-2-0-to-voting-storage-2-0",
+            "AuthorizationPolicy/voting-app-2-0-to-voting-analytics-2-0",
+            "AuthorizationPolicy/voting-app-2-0-to-voting-storage-2-0",
             "ConfigMap/voting-storage-mysql-init",
             "Deployment/voting-analytics-2-0",
             "Deployment/voting-app-2-0",
@@ -86,6 +133,10 @@ export const FORWARD: Record<string, { create: string[]; update: string[]; delet
             "Job/carry-votes-canary",
             "PodDisruptionBudget/voting-app-2-0",
             "Secret/voting-storage-secret",
+            "ServiceAccount/carry-votes",
+            "ServiceAccount/voting-analytics-2-0",
+            "ServiceAccount/voting-app-2-0",
+            "ServiceAccount/voting-storage-2-0",
         ],
         update: ["VirtualService/voting-analytics", "VirtualService/voting-app", "VirtualService/voting-storage"],
         delete: [],
@@ -94,6 +145,12 @@ export const FORWARD: Record<string, { create: string[]; update: string[]; delet
         create: ["Job/carry-votes-finalize"],
         update: ["VirtualService/voting-analytics", "VirtualService/voting-app", "VirtualService/voting-storage"],
         delete: [
+            "AuthorizationPolicy/carry-votes-to-voting-storage-1-0",
+            "AuthorizationPolicy/ingress-gateway-to-voting-app-1-0",
+            "AuthorizationPolicy/voting-analytics-1-0-to-voting-storage-1-0",
+            "AuthorizationPolicy/voting-analytics-1-1-to-voting-storage-1-0",
+            "AuthorizationPolicy/voting-app-1-0-to-voting-analytics-1-1",
+            "AuthorizationPolicy/voting-app-1-0-to-voting-storage-1-0",
             "Deployment/voting-analytics-1-0",
             "Deployment/voting-analytics-1-1",
             "Deployment/voting-app-1-0",
@@ -103,6 +160,10 @@ export const FORWARD: Record<string, { create: string[]; update: string[]; delet
             "DestinationRule/voting-storage-v1-0",
             "Job/carry-votes-canary",
             "PodDisruptionBudget/voting-app-1-0",
+            "ServiceAccount/voting-analytics-1-0",
+            "ServiceAccount/voting-analytics-1-1",
+            "ServiceAccount/voting-app-1-0",
+            "ServiceAccount/voting-storage-1-0",
         ],
     },
 };

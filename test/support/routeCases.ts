@@ -32,7 +32,16 @@ import {
     stageByName,
     subsetName,
 } from "../../stages/model";
-import { APP_NAMESPACE, APP_VERSION_HEADER, buildArgsOf, DEFAULT_GATEWAY } from "../../stages/names";
+import { AllowedCall, callerName, principalOf } from "../../stages/authorization";
+import { gatewayServiceAccountName } from "../../stages/istioCharts";
+import {
+    APP_NAMESPACE,
+    APP_PORT,
+    APP_VERSION_HEADER,
+    buildArgsOf,
+    DEFAULT_GATEWAY,
+    workloadName,
+} from "../../stages/names";
 import { GATEWAY_API_CRDS_FILE, GatewayApiChannelFile } from "../../stages/gatewayApi";
 import { TrafficApi, trafficRouter } from "../../stages/traffic";
 import { Chain, FLAG, NO_FLAG, ROUTES } from "./expected";
@@ -41,7 +50,13 @@ import { CHART_GATEWAY_SERVICE_PORTS, chartGatewayPodLabels } from "./runs";
 
 /** Kinds that go to Istio's Kubernetes registry (the fake API server) and to its config store. */
 const KUBE_KINDS = new Set(["Namespace", "Service"]);
-const ISTIO_KINDS = new Set(["Gateway", "VirtualService", "DestinationRule", "PeerAuthentication"]);
+const ISTIO_KINDS = new Set([
+    "Gateway",
+    "VirtualService",
+    "DestinationRule",
+    "PeerAuthentication",
+    "AuthorizationPolicy",
+]);
 /** API groups of Istio's config store (a Gateway of another group is Gateway API's). */
 const ISTIO_GROUPS = new Set(["networking.istio.io", "security.istio.io"]);
 /** Kubernetes Gateway API: read by Istio's gateway controller from the Kubernetes API, like Services. */
@@ -151,6 +166,8 @@ export interface Workload {
     podName: string;
     podIP: string;
     labels: Record<string, string>;
+    /** Its mTLS identity: spiffe://cluster.local/ns/<namespace>/sa/<its pod template's ServiceAccount>. */
+    principal: string;
     /**
      * HTTP calls to analytics (voting-app only): ANALYTICS_HOST / ANALYTICS_PORT, with the headers
      * the app contract adds to every such call (app/src/app.ts: APP_VERSION_HEADER, its own version).
@@ -184,6 +201,17 @@ export interface ExpectedCall {
     clusters: string[];
 }
 
+/** One call for the callee's RBAC filters (Istio's AuthorizationPolicies, as Envoy gets them). */
+export interface AuthzCall {
+    /** The caller: a Deployment, the ingress gateway, or the vote carry's Job (carry-votes). */
+    from: string;
+    principal: string;
+    /** The callee's Deployment (its pod in the case). */
+    to: string;
+    port: number;
+    protocol: "http" | "tcp";
+}
+
 export interface RouteCase {
     name: string;
     description: string;
@@ -201,6 +229,8 @@ export interface RouteCase {
         port: number;
         /** Host header users send (the stack's ingress address; the Gateway and VirtualService accept "*"). */
         host: string;
+        /** The gateway pods' mTLS identity (the ServiceAccount Istio's gateway chart gives them). */
+        principal: string;
     };
     services: ServiceInfo[];
     workloads: Workload[];
@@ -220,6 +250,12 @@ export interface RouteCase {
         sticky?: { cookie: string; chains: ChainShare[]; setCookie: Record<string, string> }[];
         /** Mid-transition states: a request's chain stays within one major version (test/transitions.test.ts). */
         chainsDoNotCross?: boolean;
+        /**
+         * Least privilege (traffic.authorization; none where the case holds no AuthorizationPolicy):
+         * every call a route or a client makes in the case must pass the callee's RBAC filters, and so
+         * must `allowed`; every call of `denied` must be refused.
+         */
+        authorization?: { allowed: AuthzCall[]; denied: AuthzCall[] };
     };
     /**
      * Control cases: what was removed from which case; the checker must report at least one
@@ -513,7 +549,7 @@ export function buildState(
                     ports: [{ name: "http-envoy-prom", containerPort: 15090, protocol: "TCP" }],
                 },
             ],
-            serviceAccountName: gateway.name,
+            serviceAccountName: gatewayServiceAccountName(gateway.name),
         },
         status: {
             phase: "Running",
@@ -552,6 +588,7 @@ export function buildState(
             podName: pod.metadata.name,
             podIP: pod.status.podIP,
             labels: pod.metadata.labels ?? {},
+            principal: spiffe(d.metadata.namespace!, (pod.spec as any).serviceAccountName),
             ...(env.ANALYTICS_HOST
                 ? {
                       analytics: {
@@ -576,6 +613,7 @@ export function buildState(
             labels: podLabels,
             port: 80,
             host,
+            principal: spiffe(gateway.namespace, gatewayServiceAccountName(gateway.name)),
         },
         services: allServices.map((s) => ({
             name: s.metadata.name,
@@ -585,6 +623,55 @@ export function buildState(
         })),
         workloads,
     };
+}
+
+const spiffe = (namespace: string, account: string) => `spiffe://cluster.local/ns/${namespace}/sa/${account}`;
+
+/** The port a workload's pods take calls on, and its protocol: the app's HTTP port, or its engine's. */
+function calleePort(w: Workload): { port: number; protocol: "http" | "tcp" } {
+    if (w.component === "voting-storage")
+        return { port: STORAGE_ENGINES[w.version as "1.0" | "2.0"].port, protocol: "tcp" };
+    return { port: APP_PORT, protocol: "http" };
+}
+
+/**
+ * What a state's RBAC must do (undefined where it holds no AuthorizationPolicy): allow `allowed`
+ * (the calls of the stage model, stages/authorization.ts allowedCalls, whose callee runs here) and
+ * refuse every other call any caller here (the ingress gateway, every workload, the vote carry)
+ * could make to any workload here, except the calls of `tolerated` (mid-transition: the calls of
+ * either stage, which the state may or may not allow yet).
+ */
+export function expectedAuthorization(
+    objects: KubernetesObject[],
+    state: { workloads: Workload[]; ingress: RouteCase["ingress"] },
+    allowed: AllowedCall[],
+    tolerated: AllowedCall[] = allowed,
+): RouteCase["expect"]["authorization"] {
+    if (!objects.some((o) => o.kind === "AuthorizationPolicy")) return undefined;
+    const gatewayAccount = state.ingress.principal.split("/sa/")[1];
+    const asCall = (c: AllowedCall): AuthzCall => ({
+        from: callerName(c.from),
+        principal: `spiffe://${principalOf(c.from, APP_NAMESPACE, { namespace: state.ingress.namespace, serviceAccount: gatewayAccount })}`,
+        to: workloadName(c.to),
+        port: c.port,
+        protocol: c.protocol,
+    });
+    const present = new Set(state.workloads.map((w) => w.deployment));
+    const key = (c: Pick<AuthzCall, "from" | "to" | "port">) => `${c.from} -> ${c.to}:${c.port}`;
+    const expectedAllowed = allowed.map(asCall).filter((c) => present.has(c.to));
+    const toleratedKeys = new Set(tolerated.map(asCall).map(key));
+    const callers: Pick<AuthzCall, "from" | "principal">[] = [
+        { from: "ingress-gateway", principal: state.ingress.principal },
+        ...state.workloads.map((w) => ({ from: w.deployment, principal: w.principal })),
+        { from: "carry-votes", principal: spiffe(APP_NAMESPACE, "carry-votes") },
+    ];
+    const denied = callers.flatMap((caller) =>
+        state.workloads
+            .filter((callee) => callee.deployment !== caller.from)
+            .map((callee) => ({ ...caller, to: callee.deployment, ...calleePort(callee) }))
+            .filter((c) => !toleratedKeys.has(key(c))),
+    );
+    return { allowed: expectedAllowed, denied };
 }
 
 /**

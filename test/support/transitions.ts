@@ -47,29 +47,71 @@ export interface IntermediateState {
 /**
  * Every state of the Kubernetes objects during the update from `from` to `to`, limited to the
  * steps for which `relevant` is true (the others are applied as soon as allowed; they cannot
- * change routing).
+ * change routing), except the `lazy` ones: steps that only permit what the relevant steps do (an
+ * AuthorizationPolicy allowing a call), taken at their worst, without enumerating them: a lazy
+ * create or update is applied only once a relevant step that depends on it is, and a lazy delete
+ * as soon as everything that depended on it (in the old state) is deleted.
  */
 export function intermediateStates(
     from: ProgramRun,
     to: ProgramRun,
     relevant: (s: Step) => boolean,
+    lazy: (s: Step) => boolean = () => false,
 ): IntermediateState[] {
     const steps = diff(from, to).filter((s) => s.kind !== "same");
     const forward = steps.filter((s) => s.kind !== "delete" && relevant(s));
     const deletes = steps.filter((s) => s.kind === "delete" && relevant(s));
+    const lazySteps = steps.filter((s) => !relevant(s) && lazy(s));
     const newDeps = closure(to);
     const oldDeps = closure(from);
     const forwardUrns = forward.map((s) => s.urn);
     const deleteUrns = deletes.map((s) => s.urn);
 
+    /** Lazy steps applied in a state: creates/updates some applied relevant step needs; deletes nothing old still needs. */
+    const lazyApplied = (applied: Set<string>, deleted: Set<string>, allForward: boolean): Set<string> => {
+        const out = new Set<string>();
+        for (const s of lazySteps.filter((x) => x.kind !== "delete")) {
+            if (allForward || [...applied].some((u) => newDeps.get(u)?.has(s.urn))) out.add(s.urn);
+        }
+        if (!allForward) return out;
+        // A delete runs once every delete that depended on it has run (lazy ones as early as they can).
+        const lazyDeletes = lazySteps.filter((x) => x.kind === "delete").map((x) => x.urn);
+        const allDeletes = steps.filter((x) => x.kind === "delete").map((x) => x.urn);
+        let grew = true;
+        while (grew) {
+            grew = false;
+            for (const u of lazyDeletes) {
+                if (out.has(u)) continue;
+                const waitsFor = allDeletes.filter((d) => d !== u && oldDeps.get(d)?.has(u));
+                if (
+                    waitsFor.every((d) => deleted.has(d) || out.has(d) || !deleteUrns.concat(lazyDeletes).includes(d))
+                ) {
+                    out.add(u);
+                    grew = true;
+                }
+            }
+        }
+        return out;
+    };
+
     const objectsFor = (applied: Set<string>, deleted: Set<string>, allForward: boolean): KubernetesObject[] => {
         const out: KubernetesObject[] = [];
         const stepByUrn = new Map(steps.map((s) => [s.urn, s]));
+        const lazyDone = lazyApplied(applied, deleted, allForward);
         const urns = new Set([...from.resources.map((r) => r.urn), ...to.resources.map((r) => r.urn)]);
         for (const urn of urns) {
             const step = stepByUrn.get(urn);
             let resource: RegisteredResource | undefined;
             if (!step) resource = to.resources.find((r) => r.urn === urn && !r.read);
+            else if (!relevant(step) && lazy(step))
+                resource =
+                    step.kind === "delete"
+                        ? lazyDone.has(urn)
+                            ? undefined
+                            : step.before
+                        : lazyDone.has(urn)
+                          ? step.after
+                          : step.before;
             else if (step.kind === "delete")
                 resource = deleted.has(urn) || (!relevant(step) && allForward) ? undefined : step.before;
             else if (!relevant(step)) resource = allForward ? step.after : (step.before ?? step.after);

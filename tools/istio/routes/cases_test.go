@@ -39,6 +39,7 @@ type ingress struct {
 	Labels      map[string]string `json:"labels"`
 	Port        int               `json:"port"`
 	Host        string            `json:"host"`
+	Principal   string            `json:"principal"`
 }
 
 type service struct {
@@ -64,6 +65,7 @@ type workload struct {
 	PodName    string            `json:"podName"`
 	PodIP      string            `json:"podIP"`
 	Labels     map[string]string `json:"labels"`
+	Principal  string            `json:"principal"`
 	Analytics  *hostPort         `json:"analytics"`
 	Storage    *hostPort         `json:"storage"`
 }
@@ -113,6 +115,8 @@ type expectations struct {
 	Sticky           []stickyCheck   `json:"sticky"`
 	Calls            []expectedCall  `json:"calls"`
 	ChainsDoNotCross bool            `json:"chainsDoNotCross"`
+	// Least privilege (none: the case holds no AuthorizationPolicy).
+	Authorization *authzExpectations `json:"authorization"`
 }
 
 // stickyCheck: one Cookie header carrying the canary cookie, the chains it must reach, and the

@@ -35,6 +35,7 @@ const (
 	catStorage          = "storage"           // a storage client reaches another engine/version
 	catCallBackend      = "call-backend"      // a stage's mesh route: the call is not served by its version's backend (cluster) or reaches another version
 	catCrossing         = "crossing"          // mid-transition: a request's chain mixes 1.x and 2.0
+	// catDenied, catAllowed: authz_test.go
 )
 
 type tcpClusterWeight = tcpproxy.TcpProxy_WeightedCluster_ClusterWeight
@@ -89,6 +90,10 @@ type checker struct {
 	problems []problem
 	seen     map[string]bool
 	memo     map[string]callResult
+	// Least privilege (authz_test.go): the calls followed so far, and the callees' RBAC filters.
+	routed     []routedCall
+	routedSeen map[string]bool
+	rbacMemo   map[string]inboundRBAC
 }
 
 func newChecker(t *testing.T, c *routeCase) *checker {
@@ -99,6 +104,7 @@ func newChecker(t *testing.T, c *routeCase) *checker {
 		t: t, c: c, s: s,
 		byIP: map[string]*workload{}, byDeploy: map[string]*workload{}, services: map[string]service{},
 		views: map[string]*proxyView{}, seen: map[string]bool{}, memo: map[string]callResult{},
+		routedSeen: map[string]bool{}, rbacMemo: map[string]inboundRBAC{},
 	}
 	for i := range c.Workloads {
 		w := &c.Workloads[i]
@@ -369,6 +375,11 @@ func (ck *checker) callFrom(w *workload, kind, host, what string, call func(ip s
 	var r callResult
 	if ip, ok := ck.clusterIP(host, "voting"); ok {
 		r = call(ip)
+		protocol := "tcp"
+		if kind == "analytics" {
+			protocol = "http"
+		}
+		ck.recordRouted(w.Deployment, w.Principal, protocol, "its "+kind+" call makes", r)
 	} else {
 		ck.report(catNoMatch, "%s: no Service %s", what, host)
 		r = callResult{failed: 1}
@@ -427,6 +438,7 @@ func (ck *checker) userChainsAndCookies(cookie *string) (map[chain]float64, floa
 	gw := ck.httpCall(ck.view(nil), what, simulation.Call{
 		Address: in.PodIP, Port: in.Port, Path: "/", HostHeader: in.Host, Headers: headers, CallMode: simulation.CallModeGateway,
 	})
+	ck.recordRouted("ingress-gateway", in.Principal, "http", "the ingress route sends", gw)
 	chains := map[chain]float64{}
 	sets := map[string]string{}
 	for _, app := range gw.hops {
@@ -683,6 +695,7 @@ func (ck *checker) check() []problem {
 	ck.checkStorageClients()
 	ck.checkCalls()
 	ck.scanRoutes()
+	ck.checkAuthorization()
 	return ck.problems
 }
 
