@@ -234,37 +234,35 @@ export class VotingApp extends pulumi.ComponentResource {
         // Who may call whom (stages/authorization.ts) ---------------------------------------
         // One AuthorizationPolicy per call the stage makes, registered before whatever starts the
         // call (the caller's and the callee's Deployments, the ingress route, the carry Job depend
-        // on it), then the
-        // namespace's deny by default, after every allow (so that switching it on denies nothing the
-        // stage makes). Deletes run last, each after what depended on it.
+        // on it); the namespace's deny by default after the workloads, below. Deletes run last,
+        // each after what depended on it.
         const allowsBy = new Map<string, pulumi.CustomResource[]>();
         const allowsInto = new Map<string, pulumi.CustomResource[]>();
         const allowsOf = (caller: Caller) => allowsBy.get(callerName(caller)) ?? [];
-        if (args.authorization) {
-            const policy = (policyName: string, spec: pulumi.Input<object>, dependsOn: pulumi.Resource[]) =>
-                new k8s.apiextensions.CustomResource(
-                    `${policyName}-authorizationpolicy`,
-                    {
-                        apiVersion: "security.istio.io/v1",
-                        kind: "AuthorizationPolicy",
-                        metadata: meta(policyName),
-                        spec,
-                    },
-                    { ...k8sOpts, dependsOn: [...args.meshReady, ...dependsOn] },
-                );
-            const allows = allowedCalls(plan).map((call) => {
-                const spec = pulumi
-                    .output(args.gatewayIdentity)
-                    .apply((gateway) => allowPolicySpec(call, APP_NAMESPACE, gateway));
-                const allow = policy(allowPolicyName(call), spec, []);
-                const caller = callerName(call.from);
-                allowsBy.set(caller, [...(allowsBy.get(caller) ?? []), allow]);
-                const callee = workloadName(call.to);
-                allowsInto.set(callee, [...(allowsInto.get(callee) ?? []), allow]);
-                return allow;
-            });
-            policy(ALLOW_NOTHING, {}, allows);
-        }
+        const policy = (policyName: string, spec: pulumi.Input<object>, dependsOn: pulumi.Resource[]) =>
+            new k8s.apiextensions.CustomResource(
+                `${policyName}-authorizationpolicy`,
+                {
+                    apiVersion: "security.istio.io/v1",
+                    kind: "AuthorizationPolicy",
+                    metadata: meta(policyName),
+                    spec,
+                },
+                { ...k8sOpts, dependsOn: [...args.meshReady, ...dependsOn] },
+            );
+        const allows = !args.authorization
+            ? []
+            : allowedCalls(plan).map((call) => {
+                  const spec = pulumi
+                      .output(args.gatewayIdentity)
+                      .apply((gateway) => allowPolicySpec(call, APP_NAMESPACE, gateway));
+                  const allow = policy(allowPolicyName(call), spec, []);
+                  const caller = callerName(call.from);
+                  allowsBy.set(caller, [...(allowsBy.get(caller) ?? []), allow]);
+                  const callee = workloadName(call.to);
+                  allowsInto.set(callee, [...(allowsInto.get(callee) ?? []), allow]);
+                  return allow;
+              });
 
         // Workloads ----------------------------------------------------------------------
         // Stores first. Their clients wait for the store they use (its Service and its ready
@@ -346,6 +344,10 @@ export class VotingApp extends pulumi.ComponentResource {
                 );
             }
         }
+
+        // Deny by default once every allow exists and every Deployment runs under its own identity
+        // (turning it on for a live stack restarts each Deployment under its ServiceAccount first).
+        if (args.authorization) policy(ALLOW_NOTHING, {}, [...allows, ...deployments.values()]);
 
         // Traffic objects (the router's) ----------------------------------------------------------
         const { router } = args;

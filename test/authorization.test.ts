@@ -191,6 +191,14 @@ describe("least privilege in the mesh: who may call whom (traffic.authorization)
                     else waitsFor("Deployment", caller, p);
                     waitsFor("AuthorizationPolicy", "allow-nothing", p);
                 }
+                // Deny by default also waits for every Deployment: on a live stack that turns it on,
+                // for each to run under its own identity (its old pods' calls would be refused).
+                const denyByDefault = resourceOf(run, "AuthorizationPolicy", "allow-nothing").urn;
+                for (const d of objects.filter((o) => o.kind === "Deployment"))
+                    assert.ok(
+                        deps.get(denyByDefault)?.has(resourceOf(run, "Deployment", d.metadata.name).urn),
+                        `${stage}: allow-nothing waits for Deployment/${d.metadata.name}`,
+                    );
             }
         });
 
@@ -220,6 +228,25 @@ describe("least privilege in the mesh: who may call whom (traffic.authorization)
             }
         });
     }
+
+    it("turning it on for a live stack: every allow before deny by default, no workload touched; off: deny by default deleted first", async () => {
+        const off = await runStage("canary", { "traffic.authorization": "false" });
+        const on = await runStage("canary");
+        const steps = diff(off, on).filter((s) => s.kind !== "same");
+        const denyByDefault = steps.find((s) => s.label === "AuthorizationPolicy/allow-nothing");
+        assert.equal(denyByDefault?.kind, "create");
+        assert.deepEqual(
+            steps.filter((s) => !s.label.startsWith("AuthorizationPolicy/")).map((s) => `${s.kind} ${s.label}`),
+            [],
+            "only policies change (the ServiceAccounts exist either way)",
+        );
+        const allows = steps.filter((s) => s !== denyByDefault);
+        assert.ok(allows.length > 0 && allows.every((s) => s.kind === "create"));
+        // Pulumi creates allow-nothing after what it depends on, and deletes it (turning it off)
+        // before what it depended on: the allows either way.
+        const deps = closure(on).get(denyByDefault!.urn)!;
+        for (const a of allows) assert.ok(deps.has(a.urn), `${a.label} before allow-nothing`);
+    });
 
     it("traffic.authorization=false: no AuthorizationPolicy, the ServiceAccounts stay", async () => {
         const objects = appObjects(await runStage("canary", { "traffic.authorization": "false" }));
