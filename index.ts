@@ -12,8 +12,8 @@ import { VotingApp } from "./components/votingApp";
 import { azureHealthProbeAnnotations } from "./stages/istioCharts";
 import { istioReleaseWarnings } from "./stages/istioReleases";
 import { ALL_WORKLOADS, planStage, servingVersions } from "./stages/model";
-import { imageOf, workloadName } from "./stages/names";
-import { parseSettings, Settings } from "./stages/settings";
+import { workloadName } from "./stages/names";
+import { imageOf, parseSettings, Settings } from "./stages/settings";
 import { trafficRouter } from "./stages/traffic";
 
 /** Where the app runs and where its images come from, whichever the cluster mode. */

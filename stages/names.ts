@@ -2,7 +2,6 @@
  * The names the program gives what it deploys, and the images each workload runs: one vocabulary
  * for the program, `render`, the tests and the end-to-end walk. No Pulumi in here.
  */
-import type { ImageSettings } from "./settings";
 import { ALL_WORKLOADS, Component, versionSlug, WorkloadRef } from "./model";
 
 /** The Pulumi project (Pulumi.yaml `name`), hence the prefix of every setting: `aks-istio-canary:stage`. */
@@ -56,12 +55,6 @@ export function imageTagKey(ref: WorkloadRef): string {
 /** app/Dockerfile's build arguments for a workload: COMPONENT=app|analytics, VERSION. */
 export function buildArgsOf(ref: WorkloadRef): Record<string, string> {
     return { COMPONENT: ref.component === "voting-app" ? "app" : "analytics", VERSION: ref.version };
-}
-
-/** The image a workload runs: <registry>/<component>:<tag> when built, else the Redis or MySQL image. */
-export function imageOf(images: ImageSettings, ref: WorkloadRef): string {
-    if (ref.component === "voting-storage") return ref.version === "1.0" ? images.redis : images.mysql;
-    return `${images.registry}/${ref.component}:${images.tags[workloadName(ref)]}`;
 }
 
 /**

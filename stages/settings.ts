@@ -4,7 +4,7 @@
  * a message naming the setting, the value and what is valid, before any resource is registered.
  */
 import { HelmValues, ISTIO_CHARTS, IstioChart, isHelmValues } from "./istioCharts";
-import { STAGE_NAMES, StageName } from "./model";
+import { STAGE_NAMES, StageName, WorkloadRef } from "./model";
 import { TRAFFIC_APIS, TrafficApi } from "./traffic/router";
 import { BUILT_WORKLOADS, imageTagKey, PROJECT, workloadName } from "./names";
 
@@ -342,4 +342,10 @@ function findNull(value: unknown, at: string): string | undefined {
 export function isLoopbackRegistry(registry: string): boolean {
     const host = registry.split("/")[0].replace(/:\d+$/, "").toLowerCase();
     return host === "localhost" || host.endsWith(".localhost") || /^127(\.\d{1,3}){3}$/.test(host) || host === "[::1]";
+}
+
+/** The image a workload runs: <registry>/<component>:<tag> when built, else the Redis or MySQL image. */
+export function imageOf(images: ImageSettings, ref: WorkloadRef): string {
+    if (ref.component === "voting-storage") return ref.version === "1.0" ? images.redis : images.mysql;
+    return `${images.registry}/${ref.component}:${images.tags[workloadName(ref)]}`;
 }
