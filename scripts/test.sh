@@ -12,7 +12,8 @@
 #      read-only as its non-root user against real Redis / MariaDB, in a Docker engine of its own
 #      (scripts/images-test.sh installs and starts what it needs; skipped, saying why, where no
 #      engine can run, e.g. not root, except under CI=true);
-#   6. the end-to-end walk with the real Pulumi engine against a real API server, when present.
+#   6. the end-to-end walk with the real Pulumi engine against a real API server, when present;
+#   7. every log the steps kept, scanned for the tests' secret values (test/support/secretScan.ts).
 # It ends with one line, "N passed, N failed[, N skipped]", the totals of every suite it ran.
 set -uo pipefail
 cd "$(dirname "$0")/.." || exit 1
@@ -92,6 +93,12 @@ if [ -f e2e/run.sh ]; then
     timed bash e2e/run.sh 2>&1 | tee "$logs/e2e.log"; rc=${PIPESTATUS[0]}
     count "e2e" "$(num '[0-9]+ passing' "$logs/e2e.log")" "$(num '[0-9]+ failing' "$logs/e2e.log")" "$(num '[0-9]+ pending' "$logs/e2e.log")" "$rc"
 fi
+
+step "secrets: none of the tests' secret values (the MySQL passwords they set) in any log above, in any form (plain, base64, JSON-escaped, hex, ...)"
+# Every log the steps above kept (lint-ci, unit, routes, app, images, e2e: the walk's engine output
+# too, under E2E_VERBOSE), after a control that the scan finds each value planted in each form.
+timed node -r ts-node/register/transpile-only test/support/secretScan.ts "$logs"; rc=$?
+count "secret scan (logs)" $((rc == 0)) $((rc != 0)) 0 0
 
 for b in "${broken[@]}"; do echo "broken: $b"; done
 echo

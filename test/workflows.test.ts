@@ -581,3 +581,50 @@ describe("workflows: GitHub's npm test job gets Istio's charts from Istio's live
         assert.equal(absolute.githubEnv, "");
     });
 });
+
+/**
+ * A Pulumi step that runs with debug output: the engine then prints the SDK's debug messages,
+ * one of which carries the MySQL Secret's data in base64 (the SDK logs each RegisterResource
+ * response; test/secrets.test.ts, e2e/secrets.e2e.ts). Each step as `where: why`.
+ */
+function debugPulumiSteps(workflows: Map<string, Workflow>): string[] {
+    const found: string[] = [];
+    for (const [file, wf] of workflows)
+        for (const [jobId, job] of Object.entries(wf.jobs ?? {}))
+            for (const [i, step] of ((job as any).steps ?? []).entries()) {
+                const where = `${file}: ${jobId}, step ${i + 1} (${step.name ?? step.uses ?? "run"})`;
+                const withs = step.with ?? {};
+                if (/^pulumi\/actions@/.test(step.uses ?? "") && ["debug", "log-verbosity"].some((k) => k in withs))
+                    found.push(
+                        `${where}: pulumi/actions with ${Object.keys(withs)
+                            .filter((k) => ["debug", "log-verbosity"].includes(k))
+                            .join(", ")}`,
+                    );
+                if (/\bpulumi\b[^\n]*(--debug|--verbose|-v=?\d|--logtostderr)/.test(step.run ?? ""))
+                    found.push(`${where}: pulumi run with debug or verbose logging`);
+                if (
+                    Object.keys({ ...(job as any).env, ...step.env }).some((k) =>
+                        /^(PULUMI_DEBUG|TF_LOG|PULUMI_DEBUG_COMMANDS)$/.test(k),
+                    )
+                )
+                    found.push(`${where}: a debug variable in its environment`);
+            }
+    return found;
+}
+
+describe("workflows: no Pulumi step prints debug messages (one carries the Secret's data)", () => {
+    it("no pulumi/actions step with debug or log-verbosity, no pulumi --debug/--verbose in a script", () =>
+        assert.deepEqual(debugPulumiSteps(loadWorkflows()), []));
+
+    it("control: pull-request.yml's preview with debug: true is caught", () => {
+        const workflows = loadWorkflows();
+        const wf = copy(workflows.get("pull-request.yml")!);
+        const step = Object.values(wf.jobs)
+            .flatMap((job: any) => job.steps ?? [])
+            .find((s: any) => /^pulumi\/actions@/.test(s.uses ?? ""));
+        assert.ok(step, "pull-request.yml has a pulumi/actions step");
+        step.with = { ...step.with, debug: true };
+        workflows.set("pull-request.yml", wf);
+        assert.equal(debugPulumiSteps(workflows).length, 1);
+    });
+});
