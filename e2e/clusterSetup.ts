@@ -24,7 +24,8 @@ export function istioCrds(): { source: string; crds: KubeObject[] } {
     const { schemas } = JSON.parse(fs.readFileSync(VENDORED_SCHEMAS, "utf8")) as { schemas: Record<string, unknown> };
     const crds = Object.entries(schemas).map(([key, schema]) => {
         const [group, version, kind] = key.split("/");
-        const plural = `${kind.toLowerCase()}s`;
+        // As Istio's CRDs name them: gateways, authorizationpolicies.
+        const plural = kind.toLowerCase().replace(/y$/, "ie") + "s";
         return {
             apiVersion: "apiextensions.k8s.io/v1",
             kind: "CustomResourceDefinition",
@@ -142,6 +143,16 @@ export async function installVolumes(kube: KubeClient): Promise<void> {
                 hostPath: { path: `/tmp/${name}` },
             },
         });
+        // A claim of an earlier stack that was destroyed left its volume Released (reclaim policy
+        // Retain): make it Available for the next stack's claim, as an admin reuses such a volume.
+        const volume = await kube.get("PersistentVolume", undefined, name);
+        if (volume?.status?.phase === "Released")
+            await kube.request(
+                "PATCH",
+                `/api/v1/persistentvolumes/${name}`,
+                { spec: { claimRef: null } },
+                "application/merge-patch+json",
+            );
     }
 }
 

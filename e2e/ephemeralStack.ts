@@ -3,7 +3,7 @@
  * on a local file backend (or the user's backend when PULUMI_BACKEND_URL is set), whose preview
  * steps are recorded, and which is destroyed and removed at the end whatever happened.
  */
-import { execFileSync } from "child_process";
+import { execFileSync, spawn, spawnSync } from "child_process";
 import * as crypto from "crypto";
 import * as fs from "fs";
 import * as os from "os";
@@ -71,6 +71,30 @@ export function labelOf(
     return { label: `${type.split(":").pop()}/${name}` };
 }
 
+/** Where an interrupted `up` is killed: decided on each engine event of the run, in order. */
+export type KillPoint = (event: EngineStep, events: EngineStep[]) => boolean;
+
+/** One engine event of an `up` run by the driver (its step's start or finish), with its URN. */
+export interface EngineStep extends AppliedStep {
+    urn: string;
+    type: string;
+    namespace?: string;
+}
+
+/** What an `up` killed at a KillPoint did. */
+export interface InterruptedUp {
+    /** Whether the kill point was reached (and the CLI killed) before the up ended. */
+    killed: boolean;
+    /** The engine's events up to the kill, in order. */
+    events: EngineStep[];
+    /** The processes killed, as "pid name", the CLI first. */
+    killedProcesses: string[];
+    /** How the driver ended: its exit code, or the signal that killed it. */
+    exit: string;
+    /** The up's own output (the CLI's lines), for the failure messages. */
+    output: string;
+}
+
 export interface EphemeralStackOptions {
     /**
      * "local": the engine runs index.ts through the Node.js language host, as `pulumi up` does.
@@ -92,6 +116,7 @@ export class EphemeralStack {
         public readonly name: string,
         private readonly env: Record<string, string>,
         private readonly backendDir?: string,
+        private readonly program: EphemeralStackOptions["program"] = "local",
     ) {}
 
     static async create(options: EphemeralStackOptions): Promise<EphemeralStack> {
@@ -121,7 +146,7 @@ export class EphemeralStack {
                       workspaceOptions,
                   )
                 : await LocalWorkspace.createStack({ stackName: name, workDir: ROOT }, workspaceOptions);
-        return new EphemeralStack(stack, name, env, backendDir);
+        return new EphemeralStack(stack, name, env, backendDir, options.inlineProgram ? undefined : options.program);
     }
 
     /**
@@ -167,23 +192,153 @@ export class EphemeralStack {
         return steps;
     }
 
-    /** The engine's events of the last `up`, in order: each step's start and finish (test/support/carry.ts). */
-    lastUp: AppliedStep[] = [];
+    /**
+     * The engine's events of the last `up`, in order: each step's start and finish (test/support/carry.ts),
+     * also when the up failed.
+     */
+    lastUp: EngineStep[] = [];
 
-    async up(log?: (line: string) => void): Promise<OutputMap> {
-        const events: AppliedStep[] = [];
+    /** `pulumi up`; `onStep` sees each engine event as it comes. */
+    async up(log?: (line: string) => void, onStep?: (step: EngineStep) => void): Promise<OutputMap> {
+        const events: EngineStep[] = [];
+        this.lastUp = events;
         const result = await this.stack.up({
             onOutput: log,
             onEvent: (event: EngineEvent) => {
-                const start = event.resourcePreEvent?.metadata;
-                const m = start ?? event.resOutputsEvent?.metadata;
-                if (!m) return;
-                const { label } = labelOf(m.type, m.urn, (m.new ?? m.old)?.inputs);
-                events.push({ phase: start ? "start" : "done", op: m.op, label });
+                const step = engineStep(event);
+                if (!step) return;
+                events.push(step);
+                onStep?.(step);
             },
         });
-        this.lastUp = events;
         return result.outputs;
+    }
+
+    /**
+     * `pulumi up` in a process of its own (this file run as a driver: the same program, the same
+     * Automation API), SIGKILLed at `killAt`: the `pulumi` CLI first, then what the CLI started (the
+     * provider plugins, a language host) and the driver, as a CI runner ends a cancelled job's
+     * processes. A separate process because an inline program runs in the process that runs the up:
+     * nothing of the killed run's program (its pending registrations, its runtime state) can reach
+     * the next run of this process. Only for stacks of the real program (not `inlineProgram`).
+     */
+    async upInterrupted(killAt: KillPoint, log?: (line: string) => void): Promise<InterruptedUp> {
+        if (!this.program) throw new Error("upInterrupted runs the real program only");
+        const events: EngineStep[] = [];
+        const killedProcesses: string[] = [];
+        let output = "";
+        let killed = false;
+        const driver = spawn(
+            process.execPath,
+            ["-r", "ts-node/register/transpile-only", path.join(__dirname, "ephemeralStack.ts"), "up-driver"],
+            {
+                cwd: ROOT,
+                env: {
+                    ...process.env,
+                    E2E_DRIVER: JSON.stringify({ stack: this.name, program: this.program, env: this.env }),
+                },
+                stdio: ["ignore", "pipe", "pipe"],
+            },
+        );
+        const exited = new Promise<string>((resolve) =>
+            driver.on("exit", (code, signal) => resolve(signal ? `killed by ${signal}` : `exit code ${code}`)),
+        );
+        const lines = (stream: NodeJS.ReadableStream, onLine: (line: string) => void) => {
+            let rest = "";
+            stream.setEncoding("utf8");
+            stream.on("data", (chunk: string) => {
+                const parts = (rest + chunk).split("\n");
+                rest = parts.pop() ?? "";
+                parts.forEach(onLine);
+            });
+        };
+        lines(driver.stderr, (line) => (output += `${line}\n`));
+        lines(driver.stdout, (line) => {
+            if (killed || !line.startsWith("{")) return;
+            const message = JSON.parse(line) as { event?: EngineStep; output?: string };
+            if (message.output !== undefined) {
+                output += message.output;
+                log?.(message.output);
+                return;
+            }
+            if (!message.event) return;
+            events.push(message.event);
+            if (!killAt(message.event, events)) return;
+            killed = true;
+            killedProcesses.push(...killTree(driver.pid!));
+        });
+        const exit = await exited;
+        return { killed, events, killedProcesses, exit, output };
+    }
+
+    /**
+     * The `pulumi` CLI on this stack, as a user runs it (`args` without `--stack`): its exit status
+     * and output. Never throws for a failed command.
+     */
+    cli(args: string[]): { status: number | null; stdout: string; stderr: string } {
+        const result = spawnSync("pulumi", [...args, "--stack", this.name, "--non-interactive"], {
+            cwd: ROOT,
+            env: this.commandEnv(),
+            encoding: "utf8",
+            maxBuffer: 64 * 1024 * 1024,
+        });
+        return { status: result.status, stdout: result.stdout ?? "", stderr: result.stderr ?? "" };
+    }
+
+    /** The environment a command on this stack needs: the backend and the passphrase. */
+    commandEnv(): NodeJS.ProcessEnv {
+        return { ...process.env, ...this.env };
+    }
+
+    /** `pulumi stack export`: the stack's state as the backend holds it. */
+    exportState(): { version: number; deployment: any } {
+        const result = this.cli(["stack", "export"]);
+        if (result.status !== 0) throw new Error(`pulumi stack export failed: ${result.stderr}`);
+        return JSON.parse(result.stdout);
+    }
+
+    /**
+     * The file the local backend keeps this stack's state in (its checkpoint), when the stack has a
+     * local backend of its own; undefined on a user's backend.
+     */
+    checkpointFile(): string | undefined {
+        if (!this.backendDir) return undefined;
+        const found: string[] = [];
+        const walk = (dir: string) => {
+            for (const entry of fs.readdirSync(dir, { withFileTypes: true })) {
+                const file = path.join(dir, entry.name);
+                if (entry.isDirectory()) walk(file);
+                else if (entry.name === `${this.name}.json`) found.push(file);
+            }
+        };
+        if (fs.existsSync(path.join(this.backendDir, ".pulumi", "stacks")))
+            walk(path.join(this.backendDir, ".pulumi", "stacks"));
+        if (found.length !== 1) throw new Error(`${found.length} checkpoints of ${this.name}: ${found.join(", ")}`);
+        return found[0];
+    }
+
+    /**
+     * The local backend's repair after a process was killed while it wrote this stack's checkpoint.
+     * The backend (gocloud's fileblob) writes the checkpoint to a temporary file and renames it, but
+     * first truncates and rewrites in place the attributes file beside it (`<stack>.json.attrs`): a
+     * kill in between leaves that file empty or cut, and every command on the stack then fails with
+     * "failed to load checkpoint: EOF", while the checkpoint itself is the last one written whole.
+     * Removes such an attributes file (the backend reads a checkpoint without one) and returns what
+     * it found; undefined when the stack's backend is not its own, or the file is sound.
+     */
+    repairCheckpointAttributes(): string | undefined {
+        const checkpoint = this.checkpointFile();
+        if (!checkpoint) return undefined;
+        const attributes = `${checkpoint}.attrs`;
+        if (!fs.existsSync(attributes)) return undefined;
+        const text = fs.readFileSync(attributes, "utf8");
+        try {
+            JSON.parse(text);
+            return undefined;
+        } catch {
+            fs.rmSync(attributes);
+            return `${path.basename(attributes)} (${text.length} bytes: ${JSON.stringify(text.slice(0, 40))}) removed`;
+        }
     }
 
     /** `pulumi destroy`, as a user runs it: throws what the engine reports. */
@@ -205,6 +360,15 @@ export class EphemeralStack {
      * an ephemeral test stack's clean-up does. Never throws.
      */
     async dispose(log: (line: string) => void = () => undefined): Promise<void> {
+        if (this.backendDir) {
+            // A stack of its own backend whose up was killed: its checkpoint readable, its lock gone.
+            try {
+                this.repairCheckpointAttributes();
+            } catch (err) {
+                log(`checkpoint repair failed: ${(err as Error).message}\n`);
+            }
+            this.cli(["cancel", "--yes"]);
+        }
         try {
             this.unprotectAll();
         } catch (err) {
@@ -222,4 +386,102 @@ export class EphemeralStack {
         }
         if (this.backendDir) fs.rmSync(this.backendDir, { recursive: true, force: true });
     }
+}
+
+/** A step's start (resourcePreEvent) or finish (resOutputsEvent) as an EngineStep; undefined for other events. */
+function engineStep(event: EngineEvent): EngineStep | undefined {
+    const start = event.resourcePreEvent?.metadata;
+    const m = start ?? event.resOutputsEvent?.metadata;
+    if (!m) return undefined;
+    const { label, namespace } = labelOf(m.type, m.urn, (m.new ?? m.old)?.inputs);
+    return { phase: start ? "start" : "done", op: m.op, label, urn: m.urn, type: m.type, namespace };
+}
+
+/** The processes below `root` (its children, theirs, ...), from /proc: pid, parent and command. */
+function processTree(root: number): { pid: number; ppid: number; command: string }[] {
+    const all: { pid: number; ppid: number; command: string }[] = [];
+    for (const entry of fs.readdirSync("/proc")) {
+        if (!/^[0-9]+$/.test(entry)) continue;
+        try {
+            const stat = fs.readFileSync(`/proc/${entry}/stat`, "utf8");
+            const ppid = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
+            const command = fs.readFileSync(`/proc/${entry}/cmdline`, "utf8").split("\0").filter(Boolean);
+            all.push({ pid: Number(entry), ppid, command: command.map((c) => path.basename(c)).join(" ") });
+        } catch {
+            // gone meanwhile
+        }
+    }
+    const tree: typeof all = [];
+    const parents = new Set([root]);
+    for (let grew = true; grew;) {
+        grew = false;
+        for (const p of all)
+            if (parents.has(p.ppid) && !parents.has(p.pid)) {
+                parents.add(p.pid);
+                tree.push(p);
+                grew = true;
+            }
+    }
+    return tree;
+}
+
+/**
+ * SIGKILLs the `pulumi` CLI below `driver`, then every other process below it, then the driver
+ * (all of them started by this harness). Returns what it killed, as "pid command".
+ */
+function killTree(driver: number): string[] {
+    const tree = processTree(driver);
+    const cli = tree.filter((p) => p.ppid === driver && /^pulumi( |$)/.test(p.command));
+    const rest = tree.filter((p) => !cli.includes(p));
+    const killed: string[] = [];
+    for (const p of [...cli, ...rest, { pid: driver, ppid: 0, command: "driver" }]) {
+        try {
+            process.kill(p.pid, "SIGKILL");
+            killed.push(`${p.pid} ${p.command.split(" ").slice(0, 2).join(" ")}`);
+        } catch {
+            // already gone
+        }
+    }
+    return killed;
+}
+
+/**
+ * The driver of `upInterrupted`: `node -r ts-node/register/transpile-only e2e/ephemeralStack.ts
+ * up-driver`, with E2E_DRIVER = {stack, program, env}. Runs `pulumi up` on the stack through the
+ * Automation API and writes each engine event, and the CLI's output, as a JSON line on stdout.
+ */
+if (require.main === module && process.argv[2] === "up-driver") {
+    const {
+        stack: stackName,
+        program,
+        env,
+    } = JSON.parse(process.env.E2E_DRIVER ?? "{}") as {
+        stack: string;
+        program: "local" | "inline";
+        env: Record<string, string>;
+    };
+    const say = (message: unknown) => process.stdout.write(`${JSON.stringify(message)}\n`);
+    (async () => {
+        const workspaceOptions = { workDir: ROOT, envVars: env };
+        const stack =
+            program === "inline"
+                ? await LocalWorkspace.selectStack(
+                      { stackName, projectName: PROJECT, program: realProgram },
+                      workspaceOptions,
+                  )
+                : await LocalWorkspace.selectStack({ stackName, workDir: ROOT }, workspaceOptions);
+        await stack.up({
+            onOutput: (output) => say({ output }),
+            onEvent: (event: EngineEvent) => {
+                const step = engineStep(event);
+                if (step) say({ event: step });
+            },
+        });
+    })().then(
+        () => process.exit(0),
+        (err: Error) => {
+            process.stderr.write(`${err.message}\n`);
+            process.exit(1);
+        },
+    );
 }

@@ -40,89 +40,48 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import * as pulumi from "@pulumi/pulumi";
-import { LocalWorkspace, OutputMap } from "@pulumi/pulumi/automation";
-import * as YAML from "yaml";
+import { LocalWorkspace } from "@pulumi/pulumi/automation";
 import { objectLabel } from "../mock/changes";
-import { followUserRequest, describe as show } from "../test/support/mesh";
-import { expectPaths, expectRoutesComplete, expectStorageClientsServed } from "../test/support/checks";
-import {
-    EXPECTED,
-    expectedSticky,
-    FLAG,
-    FORWARD,
-    forwardIn,
-    inTrafficApi,
-    NO_FLAG,
-    STICKY_COOKIES,
-} from "../test/support/expected";
-import { clusterOfObjects } from "../test/support/runs";
+import { EXPECTED, inTrafficApi } from "../test/support/expected";
 import { AppliedStep, carryOrderProblems } from "../test/support/carry";
-import { ChartRepository, CHARTS_ENV, rigChartRepository } from "../test/support/chartRepository";
+import { CHARTS_ENV } from "../test/support/chartRepository";
 import { analyzeLive, atLeastWarning, showMessages } from "../test/support/istioctl";
-import {
-    installGatewayStandIn,
-    installIstioCrds,
-    installVolumes,
-    serveFolder,
-    STAND_IN_LOAD_BALANCER_IP,
-    standInLoadBalancer,
-    until,
-} from "./clusterSetup";
+import { serveFolder, until } from "./clusterSetup";
 import { EphemeralStack, PlannedStep, ROOT } from "./ephemeralStack";
-import { ISTIOD_PORTS, LoopbackIstiod, PILOT_DISCOVERY, webhookValues } from "./istiod";
+import {
+    appChecks,
+    AppChecks,
+    baseSettings,
+    CHANNEL_LABELS,
+    ClusterEnvironment,
+    createsOfExistingObjects,
+    expectedChanges,
+    GATEWAY_API_GROUP,
+    gatewayNamespace,
+    inAppScope,
+    installsGatewayApiCrds,
+    ISTIO,
+    kubeconfig,
+    labelsOf,
+    log,
+    objectsInNamespace,
+    prepareCluster,
+    SECRETS,
+    target,
+    withoutIstio,
+} from "./harness";
+import { ISTIOD_PORTS, LoopbackIstiod, PILOT_DISCOVERY } from "./istiod";
 import { KubeClient, KubeObject } from "./kube";
 import { checkPlaintextRefused, checkStageThroughIngress } from "./live";
 import { CanaryExporter, CanaryScenario, LoopbackPrometheus } from "./prometheus";
 import { automationStack, prometheusQuery, promote } from "../scripts/promote";
-import { GATEWAY_API_CRDS_FILE, GatewayApiChannelFile } from "../stages/gatewayApi";
 import { FLAGGER_GATES } from "../stages/promotion";
 import { StageName, STRICT_MTLS_STAGES } from "../stages/model";
-import { APP_NAMESPACE, DEFAULT_GATEWAY, PROJECT, serviceHost, workloadName } from "../stages/names";
+import { APP_NAMESPACE, PROJECT, serviceHost, workloadName } from "../stages/names";
 import type { TrafficApi } from "../stages/traffic/router";
 
-const target = process.env.E2E_TARGET ?? "apiserver";
-const expectReady = process.env.E2E_EXPECT_READY === "1";
-const kubeconfig = process.env.KUBECONFIG ?? "";
-/** Extra stack settings (E2E_CONFIG), applied over the walk's own. */
-const extraSettings: Record<string, string> = JSON.parse(process.env.E2E_CONFIG ?? "{}");
-const gatewayName = extraSettings["istio.gatewayName"] ?? DEFAULT_GATEWAY.name;
-const gatewayNamespace = extraSettings["istio.gatewayNamespace"] ?? DEFAULT_GATEWAY.namespace;
-/** Whether the program installs Gateway API's CRDs (traffic.gatewayApiCrds, Pulumi.yaml's default: install). */
-const installsGatewayApiCrds = (extraSettings["traffic.gatewayApiCrds"] ?? "install") === "install";
-const KINDS = [
-    "Deployment",
-    "Job",
-    "Service",
-    "Secret",
-    "ConfigMap",
-    "PersistentVolumeClaim",
-    "Gateway",
-    "VirtualService",
-    "DestinationRule",
-    "PeerAuthentication",
-    "PodDisruptionBudget",
-];
-const GATEWAY_API_GROUP = "gateway.networking.k8s.io";
-/** Gateway API's Gateway, as e2e/kube.ts keys it (and as mock/changes.ts labels it). */
-const GATEWAY_API_GATEWAY = `Gateway.${GATEWAY_API_GROUP}`;
 /** Whose status istiod's gateway controller writes (Istio's GatewayClasses' controllerName). */
 const ISTIO_GATEWAY_CONTROLLER = "istio.io/gateway-controller";
-const REPLACING: string[] = ["replace", "create-replacement", "delete-replaced", "discard-replaced"];
-const CREATING: string[] = ["create", "create-replacement"];
-/** What control planes write into every namespace: Kubernetes' root CA, and istiod's root certificate and revocation list. */
-const CONTROL_PLANE_CONFIGMAPS = ["kube-root-ca.crt", "istio-ca-root-cert", "istio-ca-crl"];
-const VOLUMES = ["voting-storage-redis-data", "voting-storage-mysql-data"];
-const SECRETS = { mysqlPassword: "e2e-app-password-0123", mysqlRootPassword: "e2e-root-password-0123" };
-
-/**
- * Gateway API's standard channel as the program installs it (traffic.gatewayApiCrds=install): its
- * CRDs, the safe-upgrades ValidatingAdmissionPolicy and its binding, as Kind/name. Every one of them
- * is created by the first switch to Gateway API and kept in the cluster from then on (retainOnDelete).
- */
-const CHANNEL: { kind: string; name: string }[] = (
-    JSON.parse(fs.readFileSync(path.join(ROOT, GATEWAY_API_CRDS_FILE), "utf8")) as GatewayApiChannelFile
-).objects.map((o) => ({ kind: o.kind, name: o.metadata.name }));
-const CHANNEL_LABELS = CHANNEL.map((o) => `${o.kind}/${o.name}`).sort();
 
 /**
  * Every adjacent transition, forward and back, and canary -> lockdown -> canary (the rollback that
@@ -162,76 +121,7 @@ export const GATEWAY_API_WALK = [
 /** Where the walk switches API on the live stack and back: at lockdown, and at the canary weighted 30. */
 const SWITCH_WEIGHT = 30;
 
-/**
- * Istio in the loop (apiserver target): the program installs Istio from its charts (a static chart
- * repository, $E2E_ISTIO_CHARTS or ../shared, served on loopback, at the version its index holds)
- * and a real istiod runs on loopback. Without the charts or the built Istio tools, the walk falls
- * back to stand-ins (Istio's CRDs, a gateway Service) and says so; under CI that fails the walk
- * (its first test), and every Istio check is a test of its own that says why it was skipped.
- */
-function istioInTheLoop(): { ok: true; charts: ChartRepository } | { ok: false; why: string } {
-    if (target !== "apiserver")
-        return { ok: false, why: "the cluster target installs Istio from the real chart repository" };
-    const charts = rigChartRepository();
-    if ("missing" in charts) return { ok: false, why: `Istio's charts are not there (${charts.missing})` };
-    if (!LoopbackIstiod.available())
-        return {
-            ok: false,
-            why: `${PILOT_DISCOVERY} or istioctl is not built (bash scripts/istio-tools.sh builds them)`,
-        };
-    return { ok: true, charts };
-}
-const ISTIO = istioInTheLoop();
-
-/** An Istio check without Istio in the loop: skipped with the reason, or a failure under CI. */
-function withoutIstio(test: Mocha.Context, check: string) {
-    if (ISTIO.ok) return;
-    const why = `${check}: Istio is not in the loop (${ISTIO.why})`;
-    if (process.env.CI) assert.fail(`under CI, ${why}`);
-    process.stderr.write(`e2e: skipped ${why}\n`);
-    test.skip();
-}
 const ISTIO_KINDS = /^kubernetes:(networking|security)\.istio\.io\//;
-
-/**
- * The stage table's objects (Namespace aside) in one traffic API, as Kind/name, sorted: the app
- * namespace's, and Gateway API's Gateway wherever the program puts it (see `inAppScope`).
- */
-function objectsInNamespace(stage: string, api: TrafficApi): string[] {
-    return inTrafficApi(api, EXPECTED[stage])
-        .filter((l) => l !== `Namespace/${APP_NAMESPACE}`)
-        .sort();
-}
-
-/**
- * Whether a planned step is the app's: in its namespace, or Gateway API's Gateway in the ingress
- * gateway's namespace (where Istio's manual deployment looks for the Service a Gateway's address
- * names).
- */
-function inAppScope(step: Pick<PlannedStep, "label" | "namespace">): boolean {
-    return (
-        step.namespace === APP_NAMESPACE ||
-        (step.namespace === gatewayNamespace && step.label.startsWith(`${GATEWAY_API_GATEWAY}/`))
-    );
-}
-
-/** Objects as Kind/name (Gateway API's Gateway with its group), sorted. */
-function labelsOf(objects: KubeObject[]): string[] {
-    return objects.map((o) => objectLabel(o)).sort();
-}
-
-function log(line: string) {
-    if (process.env.E2E_VERBOSE) process.stderr.write(line);
-}
-
-/** The stage table's changes from one stage to its neighbour, in one traffic API. */
-function expectedChanges(from: string, to: string, api: TrafficApi) {
-    if (FORWARD[`${from}->${to}`]) return forwardIn(api, `${from}->${to}`);
-    if (!FORWARD[`${to}->${from}`]) throw new Error(`${from} -> ${to} is not a transition between neighbours`);
-    const back = forwardIn(api, `${to}->${from}`);
-    return { create: back.delete, update: back.update, delete: back.create };
-}
-
 /** A switch of traffic.api at one stage: the new API's objects created, the old one's deleted, nothing updated. */
 function expectedSwitch(stage: string, from: TrafficApi, to: TrafficApi) {
     const before = objectsInNamespace(stage, from);
@@ -241,25 +131,6 @@ function expectedSwitch(stage: string, from: TrafficApi, to: TrafficApi) {
         update: [] as string[],
         delete: before.filter((l) => !after.includes(l)),
     };
-}
-
-/**
- * The planned creates whose object is already in the cluster: each would fail with AlreadyExists.
- * (A `*Patch` resource is a server-side apply to an object that may exist: it never does.)
- */
-async function createsOfExistingObjects(kube: KubeClient, planned: PlannedStep[]): Promise<string[]> {
-    const existing: string[] = [];
-    for (const step of planned.filter(
-        (s) =>
-            CREATING.includes(s.op) &&
-            s.object &&
-            s.type.startsWith("kubernetes:") &&
-            !s.type.startsWith("kubernetes:helm.sh") &&
-            !s.type.endsWith("Patch"),
-    )) {
-        if (await kube.exists(step.object!)) existing.push(`${step.op} ${step.label} (${step.urn})`);
-    }
-    return existing;
 }
 
 /** A condition list's problems against the wanted statuses, at the object's current generation. */
@@ -304,12 +175,6 @@ describe(`end to end (${target}): the real engine, the real program, a real API 
 
     after(function () {
         process.stderr.write(`e2e timings:\n  ${timings.join("\n  ")}\n`);
-    });
-
-    const baseSettings = (): Record<string, string> => ({
-        "cluster.mode": "kubeconfig",
-        "cluster.kubeconfig": kubeconfig,
-        ...(process.env.E2E_CONTEXT ? { "cluster.context": process.env.E2E_CONTEXT } : {}),
     });
 
     if (target === "apiserver") {
@@ -396,55 +261,16 @@ describe(`end to end (${target}): the real engine, the real program, a real API 
         let stack: EphemeralStack | undefined;
         let settings: Record<string, string>;
         let istiod: LoopbackIstiod | undefined;
-        let charts: { url: string; close: () => Promise<void> } | undefined;
-        let loadBalancer: ReturnType<typeof standInLoadBalancer> | undefined;
+        let env: ClusterEnvironment | undefined;
+        let checks: AppChecks;
         let canaryMetrics: { exporter: CanaryExporter; prometheus: LoopbackPrometheus } | undefined;
         /** The stack's traffic API (traffic.api) as of the last up. */
         let api: TrafficApi = "istio";
-        const uids = new Map<string, string>();
-        /** UIDs of Gateway API's standard channel objects, once the program has installed them. */
-        const channelUids = new Map<string, string>();
-        const usedVolumes = new Set<string>();
-        const renderChecked = new Set<string>();
 
         before(async function () {
-            settings = baseSettings();
-            if (target === "apiserver") {
-                const t = Date.now();
-                await installVolumes(kube);
-                Object.assign(settings, { "images.build": "false", "images.registry": "registry.e2e.invalid" });
-                if (ISTIO.ok) {
-                    // The program installs Istio (istio.install=true, the default) from its charts; a
-                    // real istiod on loopback validates and injects through the charts' webhook URLs;
-                    // a stand-in gives the gateway's LoadBalancer Service an address, as AKS's would.
-                    charts = await serveFolder(ISTIO.charts.dir);
-                    loadBalancer = standInLoadBalancer(kube);
-                    istiod = LoopbackIstiod.startWhenInstalled(kube, kubeconfig);
-                    Object.assign(settings, {
-                        "istio.chartRepository": charts.url,
-                        "istio.version": ISTIO.charts.version,
-                        "istio.values": JSON.stringify(webhookValues(ISTIO.charts.version)),
-                    });
-                    timings.push(
-                        `cluster stand-ins (storage class and volumes, load balancer), charts served, istiod waiting for its chart ${Date.now() - t} ms`,
-                    );
-                } else {
-                    process.stderr.write(
-                        `e2e: Istio is NOT in the loop for this walk (stand-ins: Istio's CRDs and a gateway Service; no validation, injection or analyzers): ${ISTIO.why}\n`,
-                    );
-                    const source = await installIstioCrds(kube);
-                    await installGatewayStandIn(kube, gatewayName, gatewayNamespace);
-                    timings.push(
-                        `cluster stand-ins (Istio CRDs from ${source}, gateway Service, storage class and volumes) ${Date.now() - t} ms`,
-                    );
-                    Object.assign(settings, {
-                        "istio.install": "false",
-                        "istio.gatewayName": gatewayName,
-                        "istio.gatewayNamespace": gatewayNamespace,
-                    });
-                }
-            }
-            Object.assign(settings, extraSettings);
+            env = await prepareCluster(kube, timings);
+            ({ settings, istiod } = env);
+            checks = appChecks(kube, { settings, api: () => api, istiod });
             // The walk starts in Istio's API and switches on its own (traffic.api).
             settings["traffic.api"] = api;
             stack = await EphemeralStack.create({ program: process.env.E2E_PROGRAM === "inline" ? "inline" : "local" });
@@ -457,184 +283,10 @@ describe(`end to end (${target}): the real engine, the real program, a real API 
             const t = Date.now();
             if (stack) await stack.dispose((line) => log(line));
             timings.push(`clean-up (unprotect, destroy, stack rm) ${Date.now() - t} ms`);
-            await istiod?.stop();
-            await loadBalancer?.stop();
-            await charts?.close();
+            await env?.stop();
             await canaryMetrics?.prometheus.stop();
             await canaryMetrics?.exporter.stop();
         });
-
-        /**
-         * Routing on what the API server stored, request by request: for every Cookie header (none,
-         * without and with the flag, the sticky canary's), the chains reached with their shares and
-         * the cookie set per app version (test/support/expected.ts); every route of either API
-         * complete; every storage client on its own engine.
-         */
-        function checkRouting(objects: KubeObject[], stage: string, weight: number, what: string) {
-            const cluster = clusterOfObjects(objects, gatewayName, gatewayNamespace);
-            expectRoutesComplete(cluster, `${what}: routes naming what does not exist`);
-            for (const cookie of [undefined, ...NO_FLAG, ...FLAG, ...STICKY_COOKIES]) {
-                const outcomes = followUserRequest(cluster, cookie);
-                const { chains, setCookie } = expectedSticky(stage, weight, cookie);
-                const context = `${what}, canaryWeight ${weight}, cookie ${cookie}`;
-                expectPaths(outcomes, chains, context);
-                for (const o of outcomes)
-                    assert.equal(
-                        (o.setCookie ?? "").split(";")[0],
-                        setCookie[o.path.app] ?? "",
-                        `${context}: ${show(outcomes)}`,
-                    );
-            }
-            expectStorageClientsServed(cluster, `${what}, on the stored objects`);
-        }
-
-        /** The traffic APIs' objects and the app's, in its namespace (Gateway API's Gateway also beside the gateway's Service). */
-        async function liveObjects(): Promise<KubeObject[]> {
-            const namespaces = [APP_NAMESPACE, ...(gatewayNamespace === APP_NAMESPACE ? [] : [gatewayNamespace])];
-            const lists = await Promise.all([
-                ...KINDS.map((kind) => kube.list(kind, APP_NAMESPACE)),
-                kube.listIfServed("HTTPRoute", APP_NAMESPACE),
-                ...namespaces.map((ns) => kube.listIfServed(GATEWAY_API_GATEWAY, ns)),
-            ]);
-            return lists
-                .flat()
-                .filter((o) => !(o.kind === "ConfigMap" && CONTROL_PLANE_CONFIGMAPS.includes(o.metadata.name)));
-        }
-
-        async function volumeUids(): Promise<Record<string, string | undefined>> {
-            const claims = await kube.list("PersistentVolumeClaim", APP_NAMESPACE);
-            return Object.fromEntries(
-                VOLUMES.map((name) => [name, claims.find((c) => c.metadata.name === name)?.metadata.uid]),
-            );
-        }
-
-        /** The app's pods, as name@uid: a switch of API must leave every one of them running. */
-        async function podUids(): Promise<string[]> {
-            return (await kube.list("Pod", APP_NAMESPACE))
-                .filter((p) => !p.metadata.deletionTimestamp)
-                .map((p) => `${p.metadata.name}@${p.metadata.uid}`)
-                .sort();
-        }
-
-        /**
-         * Gateway API's standard channel (traffic.gatewayApiCrds=install): in the cluster from the first
-         * switch to Gateway API on, with the same UIDs, whichever API the stack uses now (retainOnDelete).
-         */
-        async function checkChannelKept(what: string) {
-            if (!installsGatewayApiCrds || (api === "istio" && channelUids.size === 0)) return;
-            for (const { kind, name } of CHANNEL) {
-                const live = await kube.get(kind, undefined, name);
-                assert.ok(live, `${what}: ${kind}/${name} of Gateway API's standard channel is gone`);
-                const first = channelUids.get(`${kind}/${name}`);
-                if (first) assert.equal(live.metadata.uid, first, `${what}: ${kind}/${name} was re-created`);
-                else channelUids.set(`${kind}/${name}`, live.metadata.uid!);
-            }
-        }
-
-        /** The preview's steps outside the app, as "op Kind/name" (the stack itself and what is read aside). */
-        const outsideTheApp = (planned: PlannedStep[]) =>
-            planned.filter(
-                (s) => !inAppScope(s) && !["same", "read"].includes(s.op) && !/^pulumi:pulumi:Stack$/.test(s.type),
-            );
-
-        /** The preview's changes in the app (its namespace), by operation, each sorted. */
-        function appChanges(planned: PlannedStep[]) {
-            const inApp = planned.filter(inAppScope);
-            const ops = (...names: string[]) =>
-                inApp
-                    .filter((s) => names.includes(s.op))
-                    .map((s) => s.label)
-                    .sort();
-            for (const volume of inApp.filter((s) => s.label.startsWith("PersistentVolumeClaim/"))) {
-                assert.ok(volume.protect, `${volume.label} is not protected`);
-            }
-            return { create: ops("create"), update: ops("update"), delete: ops("delete", "discard") };
-        }
-
-        /** What every preview must hold: no replacement, and no create of an object the cluster already holds. */
-        async function checkPlanSafe(planned: PlannedStep[]) {
-            // Kubernetes provider 4.29+ creates client-side: a create of an object that is in the
-            // cluster fails with AlreadyExists. The provider built here (4.25) would upsert it
-            // silently, so the harness checks it itself.
-            assert.deepEqual(
-                await createsOfExistingObjects(kube, planned),
-                [],
-                "planned creates of objects the cluster already holds",
-            );
-            assert.deepEqual(
-                planned.filter((s) => REPLACING.includes(s.op)).map((s) => `${s.op} ${s.label}`),
-                [],
-                "nothing may be replaced",
-            );
-        }
-
-        /**
-         * After an up to `stage` (at `weight`) in the stack's API: the stage's objects in that API and
-         * no other, the votes' volumes (same UIDs, Bound once used), Gateway API's channel kept, the
-         * Deployments available and the storage endpoints per engine, routing on the stored objects,
-         * STRICT mTLS, and render's YAML as the API server decodes it.
-         */
-        async function checkAfterUp(what: string, stage: StageName, weight: number, outputs: OutputMap) {
-            assert.equal(outputs.stage.value, stage);
-            assert.equal(outputs.trafficApi?.value, api, "the stack's traffic API");
-            if (istiod) {
-                await istiod.ready();
-                assert.equal(
-                    outputs.ingressUrl?.value,
-                    `http://${STAND_IN_LOAD_BALANCER_IP}/`,
-                    "the gateway's load-balancer address as the stack's ingress URL",
-                );
-            }
-
-            const objects = await liveObjects();
-            assert.deepEqual(labelsOf(objects), objectsInNamespace(stage, api), `${what}: the objects in the cluster`);
-
-            // The votes' volumes are the same objects across the whole walk.
-            for (const [name, uid] of Object.entries(await volumeUids())) {
-                assert.ok(uid, `${name} is missing`);
-                const first = uids.get(name);
-                if (first) assert.equal(uid, first, `${name} was re-created`);
-                else uids.set(name, uid);
-            }
-            await checkChannelKept(what);
-            if (target === "apiserver") {
-                // As on AKS (WaitForFirstConsumer): a claim binds when its store's pod first runs,
-                // and a claim no store has used yet (MySQL's, before canary) stays Pending.
-                for (const claim of await kube.list("PersistentVolumeClaim", APP_NAMESPACE)) {
-                    const store =
-                        claim.metadata.labels?.version === "1.0"
-                            ? "Deployment/voting-storage-1-0"
-                            : "Deployment/voting-storage-2-0";
-                    if (EXPECTED[stage].includes(store)) usedVolumes.add(claim.metadata.name);
-                    const phase = usedVolumes.has(claim.metadata.name) ? "Bound" : "Pending";
-                    await until(`${claim.metadata.name} to be ${phase}`, 60, async () =>
-                        (await kube.get("PersistentVolumeClaim", APP_NAMESPACE, claim.metadata.name))?.status?.phase ===
-                        phase
-                            ? true
-                            : undefined,
-                    );
-                }
-            }
-
-            if (expectReady) {
-                await until(`the Deployments of ${stage} to be available`, 120, async () => {
-                    const deployments = await kube.list("Deployment", APP_NAMESPACE);
-                    return deployments.every((d) => (d.status?.availableReplicas ?? 0) >= d.spec.replicas)
-                        ? true
-                        : undefined;
-                });
-                await checkStorageEndpoints(stage);
-            }
-
-            checkRouting(objects, stage, weight, what);
-            const strict = objects.find((o) => o.kind === "PeerAuthentication");
-            assert.equal(strict?.spec?.mtls?.mode, STRICT_MTLS_STAGES.includes(stage) ? "STRICT" : undefined);
-
-            if (!renderChecked.has(`${api} ${stage}`)) {
-                renderChecked.add(`${api} ${stage}`);
-                await checkRenderDecodes(stage);
-            }
-        }
 
         /**
          * Istio's control plane after an up: istiod validated at least every Istio object the up
@@ -754,15 +406,15 @@ describe(`end to end (${target}): the real engine, the real program, a real API 
                 const t = Date.now();
                 planned = await stack!.preview();
                 timings.push(`preview ${step} ${Date.now() - t} ms`);
-                await checkPlanSafe(planned);
-                const changes = appChanges(planned);
+                await checks.checkPlanSafe(planned);
+                const changes = checks.appChanges(planned);
                 if (!from) {
                     assert.deepEqual(changes.create, objectsInNamespace(stage, api));
                     return;
                 }
                 assert.deepEqual(changes, expectedChanges(from, stage, api));
                 assert.deepEqual(
-                    outsideTheApp(planned).map((s) => `${s.op} ${s.label}`),
+                    checks.outsideTheApp(planned).map((s) => `${s.op} ${s.label}`),
                     [],
                     "a stage change touches nothing outside the app namespace (cluster, Istio, Gateway API's CRDs, the namespace itself)",
                 );
@@ -775,7 +427,7 @@ describe(`end to end (${target}): the real engine, the real program, a real API 
                 timings.push(`up ${step} ${Date.now() - t} ms`);
                 if (istiod && validatedBefore !== undefined)
                     validatedDuringUp = (await istiod.counter("galley_validation_passed")) - validatedBefore;
-                await checkAfterUp(step, stage, 0, outputs);
+                await checks.checkAfterUp(step, stage, 0, outputs);
                 await checkVoteCarry(step, from, stage, stack!.lastUp);
             });
 
@@ -808,7 +460,7 @@ describe(`end to end (${target}): the real engine, the real program, a real API 
                     const outputs = await stack!.up((line) => log(line));
                     timings.push(`up ${api} canaryWeight ${weight} ${Date.now() - t} ms`);
                     assert.equal(outputs.canaryWeight.value, weight);
-                    checkRouting(await liveObjects(), "canary", weight, `${api}, canary`);
+                    checks.checkRouting(await checks.liveObjects(), "canary", weight, `${api}, canary`);
                     if (istiod) {
                         // The up went through istiod's validation and its gateway controller; its analyzers on the sticky routes too.
                         if (api === "gateway-api") await checkGatewayApiStatus(`${api} canaryWeight ${weight}`);
@@ -844,9 +496,13 @@ describe(`end to end (${target}): the real engine, the real program, a real API 
                 const t = Date.now();
                 planned = await stack!.preview();
                 timings.push(`preview ${name} ${Date.now() - t} ms`);
-                await checkPlanSafe(planned);
-                assert.deepEqual(appChanges(planned), expectedSwitch(stage, from, to), `${from} -> ${to} at ${stage}`);
-                const outside = outsideTheApp(planned).filter((s) => s.custom);
+                await checks.checkPlanSafe(planned);
+                assert.deepEqual(
+                    checks.appChanges(planned),
+                    expectedSwitch(stage, from, to),
+                    `${from} -> ${to} at ${stage}`,
+                );
+                const outside = checks.outsideTheApp(planned).filter((s) => s.custom);
                 assert.deepEqual(
                     outside.map((s) => `${s.op} ${s.label}`).sort(),
                     installsGatewayApiCrds
@@ -860,7 +516,7 @@ describe(`end to end (${target}): the real engine, the real program, a real API 
             });
 
             it(`${name}: pulumi up, then the cluster holds exactly ${to}'s objects, the same pods and volumes, Gateway API's CRDs, and routes`, async () => {
-                const pods = await podUids();
+                const pods = await checks.podUids();
                 const validatedBefore = istiod?.running ? await istiod.counter("galley_validation_passed") : undefined;
                 const t = Date.now();
                 const outputs = await stack!.up((line) => log(line));
@@ -869,8 +525,8 @@ describe(`end to end (${target}): the real engine, the real program, a real API 
                     validatedDuringUp = (await istiod.counter("galley_validation_passed")) - validatedBefore;
                 api = to;
                 assert.equal(outputs.canaryWeight.value, weight);
-                await checkAfterUp(name, stage, weight, outputs);
-                assert.deepEqual(await podUids(), pods, "switching API restarted or replaced the app's pods");
+                await checks.checkAfterUp(name, stage, weight, outputs);
+                assert.deepEqual(await checks.podUids(), pods, "switching API restarted or replaced the app's pods");
             });
 
             if (target === "apiserver") {
@@ -921,13 +577,13 @@ describe(`end to end (${target}): the real engine, the real program, a real API 
                             },
                             afterUp: async (at, weight) => {
                                 ups.push(`${at}@${weight}`);
-                                const objects = await liveObjects();
+                                const objects = await checks.liveObjects();
                                 assert.deepEqual(
                                     labelsOf(objects),
                                     objectsInNamespace(at, api),
                                     `${scenario}, after the up to ${at}@${weight}`,
                                 );
-                                checkRouting(objects, at, weight, `${scenario}, after the up to ${at}`);
+                                checks.checkRouting(objects, at, weight, `${scenario}, after the up to ${at}`);
                             },
                         },
                     );
@@ -1138,7 +794,7 @@ describe(`end to end (${target}): the real engine, the real program, a real API 
         istioControls();
 
         it("pulumi destroy while the votes are protected (the default) fails, and the namespace and both volumes stay", async () => {
-            const before = await volumeUids();
+            const before = await checks.volumeUids();
             let error: Error | undefined;
             try {
                 await stack!.destroy((line) => log(line));
@@ -1147,7 +803,7 @@ describe(`end to end (${target}): the real engine, the real program, a real API 
             }
             assert.ok(error, "destroy went through the protected volumes");
             assert.match(error.message, /protected/);
-            assert.deepEqual(await volumeUids(), before, "a volume is gone or was re-created");
+            assert.deepEqual(await checks.volumeUids(), before, "a volume is gone or was re-created");
             assert.ok(
                 await kube.get("Namespace", undefined, APP_NAMESPACE),
                 "the namespace (and with it the volumes) was deleted",
@@ -1160,60 +816,12 @@ describe(`end to end (${target}): the real engine, the real program, a real API 
             const t = Date.now();
             await stack!.destroy((line) => log(line));
             timings.push(`destroy ${Date.now() - t} ms`);
-            assert.deepEqual(Object.values(await volumeUids()).filter(Boolean), []);
+            assert.deepEqual(Object.values(await checks.volumeUids()).filter(Boolean), []);
             await until(`the namespace ${APP_NAMESPACE} to be gone`, 120, async () =>
                 (await kube.get("Namespace", undefined, APP_NAMESPACE)) ? undefined : true,
             );
-            await checkChannelKept("after destroy");
+            await checks.checkChannelKept("after destroy");
         });
-
-        /**
-         * The storage Service's endpoints, as the endpoint-slice controller computed them: port
-         * tcp-redis lists only Redis pods, tcp-mysql only MySQL pods, each exactly when it runs.
-         */
-        async function checkStorageEndpoints(stage: string) {
-            const pods = await kube.list("Pod", APP_NAMESPACE);
-            const versionOf = new Map(
-                pods.map((p) => [p.metadata.name, `${p.metadata.labels?.app}@${p.metadata.labels?.version}`]),
-            );
-            const wanted: Record<string, string> = {
-                "tcp-redis": "voting-storage@1.0",
-                "tcp-mysql": "voting-storage@2.0",
-            };
-            const running = new Set(
-                EXPECTED[stage]
-                    .filter((l) => l.startsWith("Deployment/voting-storage-"))
-                    .map((l) => `voting-storage@${l.slice(-3).replace("-", ".")}`),
-            );
-            const byPort = new Map<string, string[]>();
-            await until(`the storage Service's endpoints at ${stage}`, 60, async () => {
-                byPort.clear();
-                const slices = (await kube.list("EndpointSlice", APP_NAMESPACE)).filter(
-                    (s) => s.metadata.labels?.["kubernetes.io/service-name"] === "voting-storage",
-                );
-                for (const slice of slices) {
-                    for (const port of slice.ports ?? []) {
-                        const list = byPort.get(port.name) ?? [];
-                        for (const ep of slice.endpoints ?? [])
-                            list.push(versionOf.get(ep.targetRef?.name) ?? `unknown pod ${ep.targetRef?.name}`);
-                        byPort.set(port.name, list);
-                    }
-                }
-                return Object.entries(wanted).every(
-                    ([port, version]) => (byPort.get(port)?.length ?? 0) > 0 === running.has(version),
-                )
-                    ? true
-                    : undefined;
-            });
-            for (const [port, version] of Object.entries(wanted)) {
-                const endpoints = byPort.get(port) ?? [];
-                assert.deepEqual(
-                    [...new Set(endpoints)],
-                    running.has(version) ? [version] : [],
-                    `${stage}: endpoints of voting-storage port ${port}`,
-                );
-            }
-        }
 
         /**
          * istiod injected every pod: the app's (namespace label istio-injection=enabled) and the
@@ -1281,7 +889,7 @@ describe(`end to end (${target}): the real engine, the real program, a real API 
                         ),
                     )
                 ).flat(),
-                ...(await liveObjects()).filter((o) => o.apiVersion.startsWith(`${GATEWAY_API_GROUP}/`)),
+                ...(await checks.liveObjects()).filter((o) => o.apiVersion.startsWith(`${GATEWAY_API_GROUP}/`)),
             ];
             const groups = await groupsSentToIstiod();
             const groupOf = (o: KubeObject) => o.apiVersion.split("/")[0];
@@ -1315,7 +923,9 @@ describe(`end to end (${target}): the real engine, the real program, a real API 
          */
         async function checkGatewayApiStatus(what: string) {
             const problemsNow = async (): Promise<string[]> => {
-                const objects = (await liveObjects()).filter((o) => o.apiVersion.startsWith(`${GATEWAY_API_GROUP}/`));
+                const objects = (await checks.liveObjects()).filter((o) =>
+                    o.apiVersion.startsWith(`${GATEWAY_API_GROUP}/`),
+                );
                 const problems: string[] = [];
                 if (objects.length === 0) problems.push("no Gateway API object");
                 for (const o of objects) {
@@ -1376,29 +986,6 @@ describe(`end to end (${target}): the real engine, the real program, a real API 
                 problems = await problemsNow();
             }
             assert.deepEqual(problems, [], `${what}: istiod's gateway controller on the Gateway API objects`);
-        }
-
-        /**
-         * `render`'s YAML for the stage (same settings, traffic API included), applied as a dry run:
-         * the API server decodes each document itself, as kubectl would (YAML 1.1), and validates it;
-         * nothing is stored.
-         */
-        async function checkRenderDecodes(stage: string) {
-            const args = ["-r", "ts-node/register/transpile-only", "mock/render.ts", "--stage", stage];
-            for (const [k, v] of Object.entries(settings)) args.push("--config", `${k}=${v}`);
-            const rendered = spawnSync(process.execPath, args, { cwd: ROOT, encoding: "utf8" });
-            assert.equal(rendered.status, 0, rendered.stderr);
-            const documents = rendered.stdout.split(/^---\n/m).filter((d) => d.trim());
-            const expected = inTrafficApi(api, EXPECTED[stage]).length;
-            assert.ok(documents.length >= expected, `render printed ${documents.length} documents of ${expected}`);
-            for (const text of documents) {
-                const object = YAML.parse(text);
-                await kube.applyYamlDryRun(object, text).catch((err: Error) => {
-                    throw new Error(
-                        `${stage}: the API server does not read render's ${object.kind}/${object.metadata.name} as meant: ${err.message}`,
-                    );
-                });
-            }
         }
     });
 });

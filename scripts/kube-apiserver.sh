@@ -23,6 +23,14 @@
 #                                     processes are running (else say which are not,
 #                                     exit 1)
 #   scripts/kube-apiserver.sh build   only build/fetch the binaries
+#   scripts/kube-apiserver.sh kill-apiserver
+#                                     SIGKILL kube-apiserver alone, as a crash would (etcd,
+#                                     the controllers and kwok keep running); returns once it
+#                                     is gone
+#   scripts/kube-apiserver.sh resume  `kwokctl start cluster`: start every process of the
+#                                     cluster that is not running (kwokctl skips those that
+#                                     are), with the state etcd kept; returns once all five run
+#                                     and kube-apiserver answers
 #
 # `start` returns once the API server serves and the Nodes exist; kwok reports
 # them Ready at once, and the nodelifecycle controller then takes off the
@@ -282,6 +290,47 @@ cmd_stop() {
   log "removed $STATE_DIR"
 }
 
+# running PID: whether the process runs (a zombie nobody reaped yet does not: kwokctl starts its
+# processes detached, and where process 1 does not reap orphans, as in some containers, a killed
+# one stays a zombie, which kwokctl's own check, kill -0 on the pid in its pid file, takes for
+# running).
+running() {
+  [[ -r "/proc/$1/stat" ]] && [[ "$(cut -d' ' -f3 <"/proc/$1/stat" 2>/dev/null)" != "Z" ]]
+}
+
+cmd_kill_apiserver() {
+  local pidfile="$CLUSTER_DIR/pids/kube-apiserver.pid" pid i
+  [[ -f "$pidfile" ]] || die "no $pidfile: the cluster is not started"
+  pid="$(cat "$pidfile")"
+  running "$pid" || die "kube-apiserver (pid $pid) is not running"
+  kill -KILL "$pid"
+  for ((i = 0; i < 100; i++)); do
+    if ! running "$pid"; then
+      # As kwokctl's own stop does after a kill: `resume` starts what has no pid file.
+      rm -f "$pidfile"
+      log "killed kube-apiserver (pid $pid)"
+      return 0
+    fi
+    sleep 0.1
+  done
+  die "kube-apiserver (pid $pid) still runs 10 s after SIGKILL"
+}
+
+cmd_resume() {
+  local start=$SECONDS down
+  [[ -f "$CLUSTER_DIR/kwok.yaml" ]] || die "no cluster in $CLUSTER_DIR to resume"
+  # A process that exited (a controller that lost its leader lease while kube-apiserver was away)
+  # may be a zombie kwokctl takes for running: forget its pid file, so kwokctl starts it again.
+  local pidfile
+  for pidfile in "$CLUSTER_DIR"/pids/*.pid; do
+    [[ -f "$pidfile" ]] || continue
+    running "$(cat "$pidfile")" || { log "not running: $(basename "$pidfile" .pid)"; rm -f "$pidfile"; }
+  done
+  kwokctl start cluster --wait "${READY_TIMEOUT}s" || die "kwokctl start cluster failed; see $CLUSTER_DIR/logs"
+  down="$(all_running)" || die "not running after kwokctl start cluster: $down; see $CLUSTER_DIR/logs"
+  log "resumed: every process runs and kube-apiserver answers after $((SECONDS - start))s"
+}
+
 cmd_status() {
   local down
   if down="$(all_running)"; then
@@ -302,5 +351,7 @@ case "${1:-}" in
   env) printf 'export KUBECONFIG=%q\n' "$KUBECONFIG_FILE" ;;
   status) cmd_status ;;
   build) build_all; printf '%s\n' "$TOOLS_BIN" ;;
-  *) die "usage: $0 start|stop|env|status|build" ;;
+  kill-apiserver) cmd_kill_apiserver ;;
+  resume) cmd_resume ;;
+  *) die "usage: $0 start|stop|env|status|build|kill-apiserver|resume" ;;
 esac
