@@ -73,7 +73,7 @@ import { ISTIOD_PORTS, LoopbackIstiod, PILOT_DISCOVERY, webhookValues } from "./
 import { KubeClient, KubeObject } from "./kube";
 import { checkPlaintextRefused, checkStageThroughIngress } from "./live";
 import { CanaryExporter, CanaryScenario, LoopbackPrometheus } from "./prometheus";
-import { automationStack, prometheusQuery, promote } from "../scripts/promote";
+import { automationStack, prometheusQuery, promote } from "../cmd/promote";
 import { GATEWAY_API_CRDS_FILE, GatewayApiChannelFile } from "../stages/gatewayApi";
 import { FLAGGER_GATES } from "../stages/promotion";
 import { StageName, STRICT_MTLS_STAGES } from "../stages/model";
@@ -1384,7 +1384,7 @@ describe(`end to end (${target}): the real engine, the real program, a real API 
          * nothing is stored.
          */
         async function checkRenderDecodes(stage: string) {
-            const args = ["-r", "ts-node/register/transpile-only", "mock/render.ts", "--stage", stage];
+            const args = ["-r", "ts-node/register/transpile-only", "cmd/render.ts", "--stage", stage];
             for (const [k, v] of Object.entries(settings)) args.push("--config", `${k}=${v}`);
             const rendered = spawnSync(process.execPath, args, { cwd: ROOT, encoding: "utf8" });
             assert.equal(rendered.status, 0, rendered.stderr);
