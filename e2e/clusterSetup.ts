@@ -7,7 +7,7 @@
 import * as fs from "fs";
 import * as path from "path";
 import * as YAML from "yaml";
-import { crdsOfBaseChart, VENDORED as VENDORED_SCHEMAS } from "../scripts/vendor-istio-crd-schemas";
+import { crdsOfBaseChart, VENDORED as VENDORED_SCHEMAS } from "../rig/vendor-istio-crd-schemas";
 import { rigChartRepository } from "../test/support/chartRepository";
 import { CHART_GATEWAY_SERVICE_PORTS } from "../test/support/runs";
 import { KubeClient, KubeObject } from "./kube";

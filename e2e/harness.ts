@@ -501,7 +501,7 @@ export function appChecks(
      */
     async function checkRenderDecodes(stage: string) {
         const api = the.api();
-        const args = ["-r", "ts-node/register/transpile-only", "mock/render.ts", "--stage", stage];
+        const args = ["-r", "ts-node/register/transpile-only", "cmd/render.ts", "--stage", stage];
         for (const [k, v] of Object.entries(settings)) args.push("--config", `${k}=${v}`);
         const rendered = spawnSync(process.execPath, args, { cwd: ROOT, encoding: "utf8" });
         assert.equal(rendered.status, 0, rendered.stderr);

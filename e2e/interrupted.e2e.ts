@@ -36,7 +36,7 @@ import { carryProblems } from "../test/support/carry";
 import { Chain, expectedSticky, FLAG, NO_FLAG, STICKY_COOKIES } from "../test/support/expected";
 import { followUserRequest, describe as show } from "../test/support/mesh";
 import { clusterOfObjects } from "../test/support/runs";
-import { kubernetesId } from "../scripts/adopt-pending-creates";
+import { kubernetesId } from "../cmd/adopt-pending-creates";
 import { until } from "./clusterSetup";
 import { EngineStep, EphemeralStack, InterruptedUp, KillPoint, ROOT } from "./ephemeralStack";
 import {

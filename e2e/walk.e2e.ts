@@ -74,7 +74,7 @@ import { ISTIOD_PORTS, LoopbackIstiod, PILOT_DISCOVERY } from "./istiod";
 import { KubeClient, KubeObject } from "./kube";
 import { checkPlaintextRefused, checkStageThroughIngress } from "./live";
 import { CanaryExporter, CanaryScenario, LoopbackPrometheus } from "./prometheus";
-import { automationStack, prometheusQuery, promote } from "../scripts/promote";
+import { automationStack, prometheusQuery, promote } from "../cmd/promote";
 import { FLAGGER_GATES } from "../stages/promotion";
 import { StageName, STRICT_MTLS_STAGES } from "../stages/model";
 import { APP_NAMESPACE, PROJECT, serviceHost, workloadName } from "../stages/names";

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # images-test.sh - the image rung of `npm test`: app/Dockerfile built for every image the program
 # deploys, and each image run read-only as its non-root user against real Redis and MariaDB
-# (the checks are scripts/images.test.ts, run with node --test). In order:
+# (the checks are rig/images.test.ts, run with node --test). In order:
 #   1. whether a Docker engine can run here (scripts/docker-engine.sh check: Linux, root, not an
 #      unprivileged container, dockerd or apt-get); when it cannot, the step is skipped and says
 #      why, except under CI=true, where that is a failure;
@@ -13,7 +13,7 @@
 #      earlier run left is removed, so each run builds the app's images from the base image alone;
 #   4. Redis and MariaDB on loopback (app/scripts/services.sh, on ports and a state directory of
 #      their own, so the app's tests and this step never share a server);
-#   5. node --test scripts/images.test.ts; then each image's size and build time;
+#   5. node --test rig/images.test.ts; then each image's size and build time;
 #   6. the servers and the engine stopped (also on failure or Ctrl-C); `bash scripts/docker-engine.sh
 #      purge` with the same DOCKER_ENGINE_DIR deletes the engine's state.
 # Ends with one line, "images-test: N passed, N failed, N skipped" (scripts/test.sh counts it);
@@ -86,7 +86,7 @@ rm -rf "$logs" && mkdir -p "$logs"
 out="$logs/node-test.log"
 IMAGES_LOG_DIR="$logs" IMAGES_REPORT="$logs/report.txt" \
   node --require ts-node/register/transpile-only --test --test-reporter=spec --test-concurrency=1 \
-  scripts/images.test.ts 2>&1 | tee "$out"
+  rig/images.test.ts 2>&1 | tee "$out"
 rc=${PIPESTATUS[0]}
 
 count() { grep -Eo "^ℹ $1 [0-9]+" "$out" | tail -n 1 | grep -Eo '[0-9]+$' || echo 0; }

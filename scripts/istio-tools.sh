@@ -60,7 +60,7 @@ EOF
 
 run_route_test() {
   istio_go_env
-  : "${ROUTE_CASES:?ROUTE_CASES must name the directory of route cases (scripts/route-cases.ts writes it)}"
+  : "${ROUTE_CASES:?ROUTE_CASES must name the directory of route cases (rig/route-cases.ts writes it)}"
   # -trimpath and CGO_ENABLED=0 as for the binaries: the test reuses their compiled packages.
   (cd "$ISTIO_TOOLS_MODULE" && ROUTE_CASES="$ROUTE_CASES" go test -count=1 -v ./routes/ "$@")
 }

@@ -71,7 +71,7 @@ count "unit (mocha)" "$(num '[0-9]+ passing' "$logs/unit.log")" "$(num '[0-9]+ f
 
 step "Istio's config generator: each stage's and each mid-transition state's routes, computed by Istio's own code (go test)"
 cases=$(mktemp -d); : >"$logs/routes.log"
-timed node -r ts-node/register/transpile-only scripts/route-cases.ts "$cases" && \
+timed node -r ts-node/register/transpile-only rig/route-cases.ts "$cases" && \
     ROUTE_CASES="$cases" timed bash scripts/istio-tools.sh test >"$logs/routes.log" 2>&1; rc=$?
 # go test -v prints three lines per case; show failures, their messages and the summary only.
 grep -vE '^=== (RUN|PAUSE|CONT|NAME)|^ *--- PASS' "$logs/routes.log"
@@ -85,7 +85,7 @@ count "app (node --test)" "$(num 'ℹ pass [0-9]+' "$logs/app.log")" "$(num 'ℹ
 
 step "images: app/Dockerfile built for every image the program deploys, each run read-only as its non-root user against real Redis / MariaDB (Docker)"
 timed bash scripts/images-test.sh 2>&1 | tee "$logs/images.log"; rc=${PIPESTATUS[0]}
-# images-test.sh ends with "images-test: N passed, N failed, N skipped" (one check per test of scripts/images.test.ts).
+# images-test.sh ends with "images-test: N passed, N failed, N skipped" (one check per test of rig/images.test.ts).
 count "images (docker)" "$(num '^images-test: [0-9]+ passed' "$logs/images.log")" "$(num '[0-9]+ failed, [0-9]+ skipped$' "$logs/images.log")" "$(num '[0-9]+ skipped$' "$logs/images.log")" "$rc"
 
 if [ -f e2e/run.sh ]; then

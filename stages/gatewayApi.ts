@@ -1,7 +1,7 @@
 /**
  * Gateway API's CRDs as the program installs them (traffic.gatewayApiCrds=install): the release's
  * standard channel, vendored at the version the Istio module this project builds and tests
- * requires (tools/istio/go.mod), by scripts/vendor-gateway-api-crds.ts. No Pulumi in here.
+ * requires (tools/istio/go.mod), by rig/vendor-gateway-api-crds.ts. No Pulumi in here.
  */
 
 /** The vendored standard channel, relative to the repository root. */

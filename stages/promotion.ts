@@ -1,6 +1,6 @@
 /**
  * Metric-gated promotion of the canary, as data: the steps, the gates, the queries. No Pulumi in
- * here: `scripts/promote.ts` drives a stack through them with the Automation API.
+ * here: `cmd/promote.ts` drives a stack through them with the Automation API.
  *
  * The gates and queries are Flagger's for Istio (its Istio progressive-delivery tutorial): the
  * canary's request success rate and its p99 latency, from Istio's standard metrics as the

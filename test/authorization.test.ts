@@ -22,7 +22,7 @@ import { gatewayServiceAccountName } from "../stages/istioCharts";
 import { planStage, STAGE_NAMES } from "../stages/model";
 import { workloadName } from "../stages/names";
 import { TRAFFIC_APIS } from "../stages/traffic/router";
-import { chartFiles } from "../scripts/vendor-istio-crd-schemas";
+import { chartFiles } from "../rig/vendor-istio-crd-schemas";
 import { rigChartRepository } from "./support/chartRepository";
 import { runStage, runStageIn } from "./support/runs";
 

@@ -9,7 +9,7 @@ import { execFileSync } from "child_process";
 import * as fs from "fs";
 import * as path from "path";
 import { runProgram, RegisteredResource } from "../mock/runProgram";
-import { standardChannel } from "../scripts/vendor-gateway-api-crds";
+import { standardChannel } from "../rig/vendor-gateway-api-crds";
 import {
     GATEWAY_API_CRDS_FILE,
     gatewayApiBundleVersion,
@@ -53,7 +53,7 @@ describe("Gateway API's CRDs: the standard channel of the release Istio supports
             assert.ok(crds.includes(`${kind}.gateway.networking.k8s.io`), `${kind} missing from ${crds.join(", ")}`);
     });
 
-    it("the vendored file is exactly the module's standard channel (scripts/vendor-gateway-api-crds.ts)", function () {
+    it("the vendored file is exactly the module's standard channel (rig/vendor-gateway-api-crds.ts)", function () {
         const version = gatewayApiVersionOfIstio(istioGoMod);
         const dir = moduleDir(version);
         if (!dir) {

@@ -21,7 +21,7 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import { appObjects, KubernetesObject } from "../mock/runProgram";
-import { toYaml } from "../mock/render";
+import { toYaml } from "../cmd/render";
 import { STAGE_NAMES } from "../stages/model";
 import { AnalyzerMessage, analyzeFiles, atLeastWarning, ISTIOCTL, showMessages as show } from "./support/istioctl";
 import { routeReferenceProblems } from "./support/mesh";

@@ -124,7 +124,8 @@ describe("the program as the language host loads it (Pulumi.yaml as committed)",
             // Node's flags (runtime.options.nodeargs) leave the source positions the SDK records.
             const routes = loaded.resources.filter((r) => r.type.startsWith("kubernetes:networking.istio.io/"));
             assert.ok(routes.length > 0);
-            for (const r of routes) assert.match(r.sourcePosition ?? "", /\/components\/votingApp\.ts:\d+$/, key(r));
+            for (const r of routes)
+                assert.match(r.sourcePosition ?? "", /\/components\/votingApp\/traffic\.ts:\d+$/, key(r));
         });
     }
 

@@ -6,7 +6,7 @@
 import { strict as assert } from "assert";
 import * as fs from "fs";
 import * as path from "path";
-import { planSide, trafficSummary } from "../mock/plan";
+import { planSide, trafficSummary } from "../cmd/plan";
 import { changeOrder, STAGE_NAMES } from "../stages/model";
 import { TRAFFIC_APIS, TrafficApi } from "../stages/traffic/router";
 import { EXPECTED, forwardIn, inTrafficApi } from "./support/expected";
@@ -242,11 +242,11 @@ describe("plan: the traffic summary of a stage change", () => {
         // --config sets both sides, --from-config the from side over it; --to-config the to side (refused here).
         const [switched, bad] = await Promise.all([
             runCommand(
-                "mock/plan.ts",
+                "cmd/plan.ts",
                 ...["--from", "canary", "--from-canary-weight", "30", "--to", "canary", "--canary-weight", "30"],
                 ...["--config", "traffic.api=gateway-api", "--from-config", "traffic.api=istio"],
             ),
-            runCommand("mock/plan.ts", "--from", "canary", "--to", "canary", "--to-config", "traffic.api=linkerd"),
+            runCommand("cmd/plan.ts", "--from", "canary", "--to", "canary", "--to-config", "traffic.api=linkerd"),
         ]);
         assert.equal(switched.status, 0, switched.stderr);
         assert.equal(switched.stdout, await summaryOf(c));
@@ -257,9 +257,9 @@ describe("plan: the traffic summary of a stage change", () => {
 
     it("the command: bad input gets a clear error and a non-zero exit, before anything runs", async () => {
         const [unknown, weight, missing] = await Promise.all([
-            runCommand("mock/plan.ts", "--from", "bogus", "--to", "canary"),
-            runCommand("mock/plan.ts", "--from", "lockdown", "--to", "canary", "--canary-weight", "101"),
-            runCommand("mock/plan.ts", "--from", "deploy"),
+            runCommand("cmd/plan.ts", "--from", "bogus", "--to", "canary"),
+            runCommand("cmd/plan.ts", "--from", "lockdown", "--to", "canary", "--canary-weight", "101"),
+            runCommand("cmd/plan.ts", "--from", "deploy"),
         ]);
         assert.equal(unknown.status, 1);
         assert.match(unknown.stderr, /Invalid setting aks-istio-canary:stage = "bogus": expected one of deploy/);

@@ -1,5 +1,5 @@
 /**
- * The commands the pull-request workflows call (scripts/pr.ts, `plan --from-stack-file`): which
+ * The commands the pull-request workflows call (cmd/pr.ts, `plan --from-stack-file`): which
  * stacks a change previews, which images the kind job builds, and a stack's stage change read
  * from its settings file on two commits.
  */
@@ -7,9 +7,9 @@ import { strict as assert } from "assert";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
-import { stackFileConfig } from "../mock/plan";
+import { stackFileConfig } from "../cmd/plan";
 import { appObjects } from "../mock/runProgram";
-import { affectedStacks, imagesToBuild } from "../scripts/pr";
+import { affectedStacks, imagesToBuild } from "../cmd/pr";
 import { BUILT_WORKLOADS } from "../stages/names";
 import { runCommand } from "./support/commands";
 import { runStage } from "./support/runs";
@@ -139,8 +139,8 @@ describe("pull requests: a stack's stage change, from its settings file on the b
             'config:\n  aks-istio-canary:stage: canary\n  aks-istio-canary:canaryWeight: "30"\n',
         );
         const [out, created] = await Promise.all([
-            runCommand("mock/plan.ts", "--from-stack-file", base, "--to-stack-file", head),
-            runCommand("mock/plan.ts", "--from-stack-file", path.join(dir, "none.yaml"), "--to-stack-file", head),
+            runCommand("cmd/plan.ts", "--from-stack-file", base, "--to-stack-file", head),
+            runCommand("cmd/plan.ts", "--from-stack-file", path.join(dir, "none.yaml"), "--to-stack-file", head),
         ]);
         assert.equal(out.status, 0, out.stderr);
         assert.equal(

@@ -3,7 +3,7 @@ import { spawnSync } from "child_process";
 import * as path from "path";
 import * as YAML from "yaml";
 import { appObjects } from "../mock/runProgram";
-import { redact, toYaml } from "../mock/render";
+import { redact, toYaml } from "../cmd/render";
 import { TRAFFIC_APIS } from "../stages/traffic/router";
 import { runStage, runStageIn } from "./support/runs";
 
@@ -17,7 +17,7 @@ const render = (...args: string[]) =>
     });
 /** The script npm runs, without npm's start-up cost. */
 const renderScript = (...args: string[]) =>
-    spawnSync(process.execPath, ["-r", "ts-node/register/transpile-only", "mock/render.ts", ...args], {
+    spawnSync(process.execPath, ["-r", "ts-node/register/transpile-only", "cmd/render.ts", ...args], {
         cwd: root,
         encoding: "utf8",
     });

@@ -5,7 +5,7 @@
 import { strict as assert } from "assert";
 import * as fs from "fs";
 import * as path from "path";
-import { header, RENDER_SNAPSHOTS, renderSnapshot, SNAPSHOT_DIR, UPDATE_COMMAND } from "../mock/snapshots";
+import { header, RENDER_SNAPSHOTS, renderSnapshot, SNAPSHOT_DIR, UPDATE_COMMAND } from "../cmd/snapshots";
 
 /** The first line where two texts differ, with both versions, for the failure message. */
 function firstDifference(committed: string, rendered: string): string {

@@ -3,7 +3,7 @@
  *  - Kubernetes kinds with kubernetes-models (the Kubernetes OpenAPI schemas);
  *  - Istio kinds with @kubernetes-models/istio (2.x has v1beta1 only for these kinds, and the v1
  *    APIs repeat v1beta1's schema), and with Istio's own CRD schemas (from the `base` chart the rig installs) for the v1 versions we use (vendored
- *    from ../shared/data by scripts/vendor-istio-crd-schemas.ts), including unknown fields, which
+ *    from ../shared/data by rig/vendor-istio-crd-schemas.ts), including unknown fields, which
  *    `kubectl apply --validate=strict` would refuse;
  *  - Gateway API kinds (traffic.api=gateway-api) with Gateway API's own CRD schemas, from the
  *    standard channel the program installs (crds/gateway-api-standard.json), unknown fields too.
@@ -21,13 +21,7 @@ import { PodDisruptionBudget } from "kubernetes-models/policy/v1";
 import { Job } from "kubernetes-models/batch/v1";
 import { appObjects, KubernetesObject } from "../mock/runProgram";
 import { STAGE_NAMES } from "../stages/model";
-import {
-    CRD_RELEASE,
-    CRD_SOURCE,
-    crdsOfBaseChart,
-    extractSchemas,
-    VENDORED,
-} from "../scripts/vendor-istio-crd-schemas";
+import { CRD_RELEASE, CRD_SOURCE, crdsOfBaseChart, extractSchemas, VENDORED } from "../rig/vendor-istio-crd-schemas";
 import { CHARTS_ENV, rigChartRepository } from "./support/chartRepository";
 import { runStageIn } from "./support/runs";
 import { GATEWAY_API_CRDS_FILE, GatewayApiChannelFile } from "../stages/gatewayApi";
@@ -237,7 +231,7 @@ describe("schemas", () => {
         assert.deepEqual(
             extractSchemas(crdsOfBaseChart(source!)),
             vendored.schemas,
-            `${source} has other schemas: node -r ts-node/register/transpile-only scripts/vendor-istio-crd-schemas.ts ${source}`,
+            `${source} has other schemas: node -r ts-node/register/transpile-only rig/vendor-istio-crd-schemas.ts ${source}`,
         );
     });
 });

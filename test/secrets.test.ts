@@ -16,8 +16,8 @@ import * as os from "os";
 import * as path from "path";
 import * as zlib from "zlib";
 import * as YAML from "yaml";
-import { redact, toYaml } from "../mock/render";
-import { planSide } from "../mock/plan";
+import { redact, toYaml } from "../cmd/render";
+import { planSide } from "../cmd/plan";
 import { appObjects, KubernetesObject, ProgramRun, runProgram } from "../mock/runProgram";
 import { PROJECT } from "../stages/names";
 import {

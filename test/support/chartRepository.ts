@@ -8,7 +8,7 @@
 import * as fs from "fs";
 import * as path from "path";
 import * as YAML from "yaml";
-import { chartFiles } from "../../scripts/vendor-istio-crd-schemas";
+import { chartFiles } from "../../rig/vendor-istio-crd-schemas";
 import { ISTIO_CHARTS, IstioChart } from "../../stages/istioCharts";
 
 export const CHARTS_ENV = "E2E_ISTIO_CHARTS";

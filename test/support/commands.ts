@@ -1,4 +1,4 @@
-/** The project's TypeScript commands (mock/plan.ts, scripts/pr.ts, ...) as a user runs them, without npm's start-up. */
+/** The project's TypeScript commands (cmd/plan.ts, cmd/pr.ts, ...) as a user runs them, without npm's start-up. */
 import { execFile } from "child_process";
 import * as path from "path";
 

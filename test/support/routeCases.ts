@@ -21,7 +21,7 @@
 import * as fs from "fs";
 import * as path from "path";
 import { appObjects, asKubernetesObject, inNamespace, KubernetesObject, ProgramRun } from "../../mock/runProgram";
-import { toYaml } from "../../mock/render";
+import { toYaml } from "../../cmd/render";
 import {
     Component,
     STORAGE_ENGINES,

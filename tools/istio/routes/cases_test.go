@@ -10,7 +10,7 @@ import (
 	"strings"
 )
 
-// The case format written by scripts/route-cases.ts (test/support/routeCases.ts, RouteCase).
+// The case format written by rig/route-cases.ts (test/support/routeCases.ts, RouteCase).
 
 type routeCase struct {
 	Name        string `json:"name"`

@@ -39,7 +39,7 @@ func TestMain(m *testing.M) {
 }
 
 const howToWriteCases = "ROUTE_CASES is not set: write the cases with " +
-	"`node -r ts-node/register/transpile-only scripts/route-cases.ts /tmp/route-cases` (in the repository root), " +
+	"`node -r ts-node/register/transpile-only rig/route-cases.ts /tmp/route-cases` (in the repository root), " +
 	"then run `ROUTE_CASES=/tmp/route-cases bash scripts/istio-tools.sh test` (npm test does both)"
 
 // TestRoutes feeds each case's objects to Istio's config generator and checks, on the Envoy

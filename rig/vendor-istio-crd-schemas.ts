@@ -4,7 +4,7 @@
  * rig installs (../shared/data/istio-<version>-helm-repo), into test/fixtures, so that the unit
  * tests validate against Istio's own schemas on machines without ../shared.
  *
- *   node -r ts-node/register/transpile-only scripts/vendor-istio-crd-schemas.ts [base-<version>.tgz]
+ *   node -r ts-node/register/transpile-only rig/vendor-istio-crd-schemas.ts [base-<version>.tgz]
  */
 import { execFileSync } from "child_process";
 import * as fs from "fs";

@@ -3,7 +3,7 @@
  * node:24-slim stand-in, Redis and MariaDB) and runs this file with `node --test`.
  *
  * For every image the program deploys, named as `npm run pr -- images --registry <r>` lists them
- * (imagesToBuild, scripts/pr.ts), app/Dockerfile is built as it is, with the image's COMPONENT and
+ * (imagesToBuild, cmd/pr.ts), app/Dockerfile is built as it is, with the image's COMPONENT and
  * VERSION build arguments; then each image runs `--read-only` on the host network as the user its
  * Dockerfile names, against the real Redis (1.x) or MariaDB (2.0) servers of app/scripts/services.sh,
  * and is checked: /healthz, the user (10001, not root), the version it reports against its tag, its
@@ -24,7 +24,7 @@ import * as os from "os";
 import * as path from "path";
 import { after, describe, it } from "node:test";
 import { promisify } from "util";
-import { imagesToBuild } from "./pr";
+import { imagesToBuild } from "../cmd/pr";
 
 const execFileP = promisify(execFile);
 const APP_DIR = path.resolve(__dirname, "..", "app");
@@ -198,7 +198,7 @@ describe(`the app's images: app/Dockerfile built and run (docker, ${BASE_IMAGE} 
             });
         }
     } catch (err) {
-        it("the images the program deploys (imagesToBuild, scripts/pr.ts)", () => {
+        it("the images the program deploys (imagesToBuild, cmd/pr.ts)", () => {
             throw err;
         });
         return;

@@ -12,7 +12,7 @@ import * as path from "path";
 import { STAGE_NAMES } from "../stages/model";
 import { TRAFFIC_APIS, TrafficApi } from "../stages/traffic/router";
 import { toYaml } from "./render";
-import { appObjects, PROJECT_DIR, runProgram, StackConfig } from "./runProgram";
+import { appObjects, PROJECT_DIR, runProgram, StackConfig } from "../mock/runProgram";
 
 export const SNAPSHOT_DIR = path.join(PROJECT_DIR, "snapshots", "render");
 export const UPDATE_COMMAND = "npm run --silent snapshots";

@@ -1,5 +1,5 @@
 /**
- * `node -r ts-node/register/transpile-only scripts/route-cases.ts <outdir>`
+ * `node -r ts-node/register/transpile-only rig/route-cases.ts <outdir>`
  *
  * Writes the cases that tools/istio/routes (a Go test running Istio's own config generator) reads:
  * one JSON file per case (format: test/support/routeCases.ts, RouteCase), named after the case.
@@ -782,7 +782,7 @@ async function main(outDir: string) {
 if (require.main === module) {
     const outDir = process.argv[2];
     if (!outDir) {
-        process.stderr.write("usage: node -r ts-node/register/transpile-only scripts/route-cases.ts <outdir>\n");
+        process.stderr.write("usage: node -r ts-node/register/transpile-only rig/route-cases.ts <outdir>\n");
         process.exit(2);
     }
     main(path.resolve(outDir)).then(

@@ -1,5 +1,5 @@
 /**
- * `node -r ts-node/register/transpile-only scripts/vendor-gateway-api-crds.ts [--check]`
+ * `node -r ts-node/register/transpile-only rig/vendor-gateway-api-crds.ts [--check]`
  *
  * Writes crds/gateway-api-standard.json: Gateway API's standard channel (the CRDs and the
  * safe-upgrades ValidatingAdmissionPolicy, in the order of the release's own kustomization) from

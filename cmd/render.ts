@@ -8,7 +8,7 @@
 import { parseArgs } from "util";
 import * as YAML from "yaml";
 import { STAGE_NAMES } from "../stages/model";
-import { appObjects, configPairs, KubernetesObject, runProgram, StackConfig } from "./runProgram";
+import { appObjects, configPairs, KubernetesObject, runProgram, StackConfig } from "../mock/runProgram";
 
 export function redact(object: KubernetesObject): KubernetesObject {
     if (object.kind !== "Secret") return object;

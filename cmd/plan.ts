@@ -32,8 +32,8 @@ import {
 import { FEATURE_FLAG_COOKIE } from "../stages/meshManifests";
 import { PROJECT } from "../stages/names";
 import type { TrafficApi } from "../stages/traffic/router";
-import { closure, diff, Step } from "./changes";
-import { configPairs, ProgramRun, runProgram, StackConfig } from "./runProgram";
+import { closure, diff, Step } from "../mock/changes";
+import { configPairs, ProgramRun, runProgram, StackConfig } from "../mock/runProgram";
 
 /** One side of the step: the stage, the weight it runs with, the traffic API, the program's registrations there. */
 export interface PlanSide {
