@@ -122,3 +122,43 @@ describe(`the SDK internals the mock runner relies on (@pulumi/pulumi ${SDK_VERS
         });
     });
 });
+
+describe("the SDK internals the e2e harness's inline-program guard relies on (e2e/ephemeralStack.ts)", () => {
+    const serverJs = require.resolve("@pulumi/pulumi/automation/server.js");
+
+    it("the inline language server calls runInPulumiStack through the runtime/stack module and takes gRPC codes 1 and 14 for success", () => {
+        const server = fs.readFileSync(serverJs, "utf8");
+        assert.match(server, /const stack = __importStar\(require\("\.\.\/runtime\/stack"\)\);/);
+        assert.match(server, /await stack\.runInPulumiStack\(this\.program\);/);
+        assert.match(server, /if \(!errors_1\.isGrpcError\(e\)\) \{\s*throw e;/);
+        // eslint-disable-next-line @typescript-eslint/no-require-imports
+        const { isGrpcError } = require("@pulumi/pulumi/errors") as { isGrpcError: (e: unknown) => boolean };
+        assert.equal(isGrpcError({ code: 14 }), true);
+        assert.equal(isGrpcError({ code: 1 }), true);
+    });
+
+    it("with the guard, a run rejected with gRPC code 14 fails with its message, without the code", async () => {
+        // eslint-disable-next-line @typescript-eslint/no-require-imports
+        const { failInlineProgramsOnGrpcErrors } = require("../e2e/ephemeralStack") as {
+            failInlineProgramsOnGrpcErrors: () => void;
+        };
+        failInlineProgramsOnGrpcErrors();
+        // eslint-disable-next-line @typescript-eslint/no-require-imports
+        const runtimeStack = require("@pulumi/pulumi/runtime/stack") as {
+            runInPulumiStack: (init: () => Promise<unknown>) => Promise<unknown>;
+        };
+        const unavailable = Object.assign(new Error("14 UNAVAILABLE: No connection established"), { code: 14 });
+        // The original rejects before running the program when the engine cannot be reached; stand in for it.
+        const error = await runtimeStack
+            .runInPulumiStack(async () => {
+                throw unavailable;
+            })
+            .then(
+                () => undefined,
+                (e: { code?: number; message: string }) => e,
+            );
+        assert.ok(error, "the run must fail");
+        assert.equal(error.code, undefined);
+        assert.match(error.message, /gRPC code 14\): .*UNAVAILABLE/);
+    });
+});
