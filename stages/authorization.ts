@@ -20,7 +20,7 @@
  * sending it and after the caller's and callee's Deployments that go are deleted (they depend on it).
  * No policy ever changes in place, so no call is revoked while something still makes it.
  */
-import { Component, STORAGE_ENGINES, StagePlan, storageFor, voteCarry, WorkloadRef } from "./model";
+import { analyticsCalledBy, Component, STORAGE_ENGINES, StagePlan, storageFor, voteCarry, WorkloadRef } from "./model";
 import { APP_PORT, CARRY_VOTES, workloadName } from "./names";
 
 /** Who makes a call: a workload of the app, the ingress gateway, or the vote carry's Job. */
@@ -81,17 +81,7 @@ export function allowedCalls(plan: StagePlan): AllowedCall[] {
     for (const version of [...new Set([stage.defaultAppVersion, stage.flaggedAppVersion])].sort())
         http({ ingressGateway: true }, { component: "voting-app", version });
     for (const app of running("voting-app")) {
-        const analytics = stage.meshRouting
-            ? stage.routes
-                  .filter(
-                      (r) =>
-                          r.from.component === "voting-app" &&
-                          r.from.version === app &&
-                          r.to.component === "voting-analytics",
-                  )
-                  .map((r) => r.to.version)
-            : running("voting-analytics");
-        for (const version of analytics)
+        for (const version of analyticsCalledBy(stage, app))
             http({ workload: { component: "voting-app", version: app } }, { component: "voting-analytics", version });
     }
     for (const component of ["voting-app", "voting-analytics"] as const)

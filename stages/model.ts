@@ -268,6 +268,19 @@ export function subsetName(version: Version): string {
 }
 
 /**
+ * The analytics versions an app version calls at a stage: its mesh routes', or, where the Service
+ * round-robins (no mesh routing), every analytics version the stage runs, in turn.
+ */
+export function analyticsCalledBy(stage: StageDefinition, app: Version): Version[] {
+    if (!stage.meshRouting) return stage.versions["voting-analytics"];
+    return stage.routes
+        .filter(
+            (r) => r.from.component === "voting-app" && r.from.version === app && r.to.component === "voting-analytics",
+        )
+        .map((r) => r.to.version);
+}
+
+/**
  * One path users take through the app at a stage: the share of the user class it carries, the app
  * version, the analytics version(s) that app version calls (several, in turn, where the Service's
  * round robin picks), and the storage both use.
@@ -288,16 +301,7 @@ export function userChains(plan: StagePlan, flagged: boolean): UserChain[] {
     return weights.map(([app, share]) => ({
         share,
         app,
-        analytics: plan.stage.meshRouting
-            ? plan.stage.routes
-                  .filter(
-                      (r) =>
-                          r.from.component === "voting-app" &&
-                          r.from.version === app &&
-                          r.to.component === "voting-analytics",
-                  )
-                  .map((r) => r.to.version)
-            : plan.stage.versions["voting-analytics"],
+        analytics: analyticsCalledBy(plan.stage, app),
         storage: storageFor("voting-app", app),
     }));
 }
