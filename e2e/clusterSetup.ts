@@ -7,7 +7,11 @@
 import * as fs from "fs";
 import * as path from "path";
 import * as YAML from "yaml";
-import { crdsOfBaseChart, VENDORED as VENDORED_SCHEMAS } from "../rig/vendor-istio-crd-schemas";
+import {
+    crdsOfBaseChart,
+    KINDS as ISTIO_CRD_NAMES,
+    VENDORED as VENDORED_SCHEMAS,
+} from "../rig/vendor-istio-crd-schemas";
 import { rigChartRepository } from "../test/support/chartRepository";
 import { CHART_GATEWAY_SERVICE_PORTS } from "../test/support/runs";
 import { KubeClient, KubeObject } from "./kube";
@@ -21,11 +25,16 @@ export function istioCrds(): { source: string; crds: KubeObject[] } {
             .filter((d) => d?.kind === "CustomResourceDefinition");
         return { source: charts.files.base, crds };
     }
+    return { source: VENDORED_SCHEMAS, crds: crdsOfVendoredSchemas() };
+}
+
+/** Istio's CRDs as stand-ins: the vendored schemas of the kinds the program creates, each under its real CRD name. */
+export function crdsOfVendoredSchemas(): KubeObject[] {
     const { schemas } = JSON.parse(fs.readFileSync(VENDORED_SCHEMAS, "utf8")) as { schemas: Record<string, unknown> };
-    const crds = Object.entries(schemas).map(([key, schema]) => {
+    return Object.entries(schemas).map(([key, schema]) => {
         const [group, version, kind] = key.split("/");
-        // As Istio's CRDs name them: gateways, authorizationpolicies.
-        const plural = kind.toLowerCase().replace(/y$/, "ie") + "s";
+        // Named as Istio's own CRDs are (the names the schemas were vendored from): gateways, authorizationpolicies.
+        const plural = ISTIO_CRD_NAMES[key].split(".")[0];
         return {
             apiVersion: "apiextensions.k8s.io/v1",
             kind: "CustomResourceDefinition",
@@ -46,7 +55,6 @@ export function istioCrds(): { source: string; crds: KubeObject[] } {
             },
         } as KubeObject;
     });
-    return { source: VENDORED_SCHEMAS, crds };
 }
 
 async function until<T>(what: string, seconds: number, probe: () => Promise<T | undefined>): Promise<T> {

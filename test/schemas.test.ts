@@ -21,7 +21,15 @@ import { PodDisruptionBudget } from "kubernetes-models/policy/v1";
 import { Job } from "kubernetes-models/batch/v1";
 import { appObjects, KubernetesObject } from "../mock/runProgram";
 import { STAGE_NAMES } from "../stages/model";
-import { CRD_RELEASE, CRD_SOURCE, crdsOfBaseChart, extractSchemas, VENDORED } from "../rig/vendor-istio-crd-schemas";
+import {
+    CRD_RELEASE,
+    CRD_SOURCE,
+    crdsOfBaseChart,
+    extractSchemas,
+    KINDS,
+    VENDORED,
+} from "../rig/vendor-istio-crd-schemas";
+import { crdsOfVendoredSchemas } from "../e2e/clusterSetup";
 import { CHARTS_ENV, rigChartRepository } from "./support/chartRepository";
 import { runStageIn } from "./support/runs";
 import { GATEWAY_API_CRDS_FILE, GatewayApiChannelFile } from "../stages/gatewayApi";
@@ -233,5 +241,15 @@ describe("schemas", () => {
             vendored.schemas,
             `${source} has other schemas: node -r ts-node/register/transpile-only rig/vendor-istio-crd-schemas.ts ${source}`,
         );
+    });
+});
+
+describe("the walk's stand-in Istio CRDs (no charts: e2e/clusterSetup.ts), named as Istio's own", () => {
+    it("each vendored kind becomes a CRD named and pluralised as Istio's base chart names it", () => {
+        const crds = crdsOfVendoredSchemas();
+        assert.deepEqual(crds.map((c) => c.metadata.name).sort(), Object.values(KINDS).sort());
+        for (const c of crds) assert.equal(`${c.spec.names.plural}.${c.spec.group}`, c.metadata.name);
+        assert.ok(crds.some((c) => c.spec.names.plural === "gateways"));
+        assert.ok(crds.some((c) => c.spec.names.plural === "authorizationpolicies"));
     });
 });
