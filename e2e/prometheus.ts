@@ -13,7 +13,7 @@ import * as os from "os";
 import * as path from "path";
 import { CANARY_WORKLOAD } from "../stages/promotion";
 import { APP_NAMESPACE } from "../stages/names";
-import { ROOT } from "./ephemeralStack";
+import { ROOT } from "./stackProgram";
 
 export type CanaryScenario = "healthy" | "erroring" | "slow" | "silent";
 

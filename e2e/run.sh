@@ -2,7 +2,9 @@
 # The end-to-end walk (npm run e2e; part of npm test): the real Pulumi engine runs the real
 # program, stage by stage and back, against a real Kubernetes API server, in both traffic APIs
 # (traffic.api=istio, then gateway-api) and switching between them on the live stack
-# (e2e/walk.e2e.ts); then ups interrupted and recovered as the README says (e2e/interrupted.e2e.ts).
+# (e2e/walk.e2e.ts, its concerns in e2e/walk/), scripts/remove-stack.sh (e2e/removeStack.e2e.ts);
+# then ups interrupted and recovered as the README says (e2e/interrupted.e2e.ts), and the secrets
+# kept out of the state and the engine's output (e2e/secrets.e2e.ts).
 #
 #   E2E_TARGET=apiserver (default)  start a throwaway control plane on loopback
 #                                   (scripts/kube-apiserver.sh: kwokctl runs etcd, kube-apiserver,
@@ -57,9 +59,11 @@ export E2E_TARGET="$target"
 
 t=$SECONDS
 rc=0
-# One mocha run, the walk first: each file's stack is disposed in its own after hook (both use the
-# namespace voting of the same cluster), and the interrupted ups start once the walk's stack is gone.
+# One mocha run, the walk first: each file's stack is disposed in its own after hook (they all use
+# the namespace voting of the same cluster), and the next file starts once the last one's stack is
+# gone. E2E_FILES picks some of them (a space-separated list) while working on one.
+read -r -a files <<<"${E2E_FILES:-e2e/walk.e2e.ts e2e/removeStack.e2e.ts e2e/interrupted.e2e.ts e2e/secrets.e2e.ts}"
 npx --no-install mocha --no-config --require ts-node/register/transpile-only --extension ts \
-    --timeout 0 --bail --forbid-only --reporter spec e2e/walk.e2e.ts e2e/interrupted.e2e.ts e2e/secrets.e2e.ts || rc=$?
+    --timeout 0 --bail --forbid-only --reporter spec "${files[@]}" || rc=$?
 echo "e2e: stage walk and interrupted ups $((SECONDS - t)) s; e2e total $((SECONDS - t_all)) s" >&2
 exit $rc

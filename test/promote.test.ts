@@ -2,7 +2,7 @@
  * Metric-gated promotion (cmd/promote.ts), with a recorded stack and scripted metrics: which
  * settings and `up`s it makes, in which order, when it finalizes and when it rolls back. The same
  * command against the real engine, a real API server and a real Prometheus is in the end-to-end
- * walk (e2e/walk.e2e.ts).
+ * walk (e2e/walk/promotion.ts).
  */
 import { strict as assert } from "assert";
 import { dryRun, planFromArgs, promote, PromotedStack } from "../cmd/promote";

@@ -123,7 +123,7 @@ describe(`the SDK internals the mock runner relies on (@pulumi/pulumi ${SDK_VERS
     });
 });
 
-describe("the SDK internals the e2e harness's inline-program guard relies on (e2e/ephemeralStack.ts)", () => {
+describe("the SDK internals the e2e harness's inline-program guard relies on (e2e/stackProgram.ts)", () => {
     const serverJs = require.resolve("@pulumi/pulumi/automation/server.js");
 
     it("the inline language server calls runInPulumiStack through the runtime/stack module and takes gRPC codes 1 and 14 for success", () => {
@@ -139,7 +139,7 @@ describe("the SDK internals the e2e harness's inline-program guard relies on (e2
 
     it("with the guard, a run rejected with gRPC code 14 fails with its message, without the code", async () => {
         // eslint-disable-next-line @typescript-eslint/no-require-imports
-        const { failInlineProgramsOnGrpcErrors } = require("../e2e/ephemeralStack") as {
+        const { failInlineProgramsOnGrpcErrors } = require("../e2e/stackProgram") as {
             failInlineProgramsOnGrpcErrors: () => void;
         };
         failInlineProgramsOnGrpcErrors();

@@ -122,7 +122,7 @@ export function carryProblems(from: ProgramRun, to: ProgramRun, state: Intermedi
     return problems;
 }
 
-/** One engine event of a real `pulumi up` (e2e/ephemeralStack.ts records them in order). */
+/** One engine event of a real `pulumi up` (e2e/ephemeralStack.ts records them in order, e2e/engineSteps.ts reads them). */
 export interface AppliedStep {
     /** `start`: the engine began the step (resourcePreEvent); `done`: it finished (resOutputsEvent). */
     phase: "start" | "done";

@@ -27,10 +27,10 @@ export type Secrets = Record<string, string>;
  * tests give as `mysqlPassword`/`mysqlRootPassword` is here.
  */
 export const TEST_SECRETS: Secrets = {
-    // e2e/walk.e2e.ts, SECRETS
+    // e2e/harness.ts, SECRETS (the walk's and the interrupted ups' stacks)
     "e2e walk mysqlPassword": "e2e-app-password-0123",
     "e2e walk mysqlRootPassword": "e2e-root-password-0123",
-    // e2e/secrets.e2e.ts, its stack's passwords and the rotated ones its preview plans
+    // e2e/secrets/passwords.ts: e2e/secrets.e2e.ts's stack's passwords and the rotated ones its preview plans
     "e2e secrets mysqlPassword": "e2e-secrets-app-pw-7c1d",
     "e2e secrets mysqlRootPassword": "e2e-secrets-root-pw-9e4b",
     "e2e secrets rotated mysqlPassword": "e2e-secrets-rotated-app-pw-3f8a",
