@@ -1,8 +1,9 @@
 /**
  * The program an ephemeral stack (e2e/ephemeralStack.ts) runs: ROOT, the project's directory;
- * `realProgram`, index.ts's exported function as the language host would call it; and the guard,
- * installed on load, that fails an inline program's run rejected with a gRPC code the Automation
- * API's inline server would take for success.
+ * `realProgram`, index.ts's exported function as the language host would call it; and, installed
+ * on load, each inline run's own gRPC connections to the engine (no failed connection of an earlier
+ * run inherited) and the guard that fails an inline program's run rejected with a gRPC code the
+ * Automation API's inline server would take for success.
  */
 import * as path from "path";
 
@@ -37,6 +38,25 @@ export function failInlineProgramsOnGrpcErrors(): void {
     runtimeStack.__failsOnGrpcErrors = true;
 }
 failInlineProgramsOnGrpcErrors();
+
+/**
+ * The SDK's clients to the engine (runtime/settings.js: the resource monitor's and the engine's,
+ * created with its `grpcClientOptions`) share @grpc/grpc-js's global subchannel pool, keyed by
+ * address. This harness runs hundreds of inline programs in one process, each against an engine
+ * listening on a port the kernel picks, and the SDK never closes a run's clients; when a later
+ * engine gets a port an earlier one had, its run is given the earlier run's subchannel, failed and
+ * in backoff, and its first call fails at once with "14 UNAVAILABLE: No connection established.
+ * Last error: null" (seen in the interrupted ups, 2026-12-01; the guard above turned it into a
+ * failure). A local program (one process per update) cannot meet it; an Automation API user who
+ * runs many inline updates in one process can. Each client gets its own pool here.
+ * test/sdkInternals.test.ts reproduces the failure with the SDK's own options and holds this to it.
+ */
+export function giveInlineRunsTheirOwnGrpcConnections(): void {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const settings = require("@pulumi/pulumi/runtime/settings") as { grpcClientOptions: Record<string, unknown> };
+    settings.grpcClientOptions["grpc.use_local_subchannel_pool"] = 1;
+}
+giveInlineRunsTheirOwnGrpcConnections();
 
 /** The real program: index.ts's exported function, as the language host would call it. */
 export async function realProgram(): Promise<Record<string, unknown>> {

@@ -162,3 +162,78 @@ describe("the SDK internals the e2e harness's inline-program guard relies on (e2
         assert.match(error.message, /gRPC code 14\): .*UNAVAILABLE/);
     });
 });
+
+describe("the SDK's gRPC clients to the engine, when one process runs many inline programs (e2e/stackProgram.ts)", () => {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const grpc = require(
+        require.resolve("@grpc/grpc-js", { paths: [path.dirname(sdkPackage)] }),
+    ) as typeof import("@grpc/grpc-js"); // the SDK's own
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const resrpc = require("@pulumi/pulumi/proto/resource_grpc_pb.js");
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const resource = require("@pulumi/pulumi/proto/resource_pb.js");
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const settings = require("@pulumi/pulumi/runtime/settings") as { grpcClientOptions: Record<string, unknown> };
+    const LOCAL_POOL = "grpc.use_local_subchannel_pool";
+
+    /** A stand-in engine: a resource monitor answering SupportsFeature, on `port` (0: any). */
+    const engine = (port: number) =>
+        new Promise<{ server: import("@grpc/grpc-js").Server; port: number }>((resolve, reject) => {
+            const server = new grpc.Server();
+            server.addService(resrpc.ResourceMonitorService, {
+                supportsFeature: (_call: unknown, reply: (e: null, r: unknown) => void) =>
+                    reply(null, new resource.SupportsFeatureResponse()),
+            });
+            server.bindAsync(`127.0.0.1:${port}`, grpc.ServerCredentials.createInsecure(), (err, bound) =>
+                err ? reject(err) : resolve({ server, port: bound }),
+            );
+        });
+    const supportsFeature = (client: any) =>
+        new Promise<string>((resolve) =>
+            client.supportsFeature(new resource.SupportsFeatureRequest(), (err: any) =>
+                resolve(err ? `${err.code} ${err.details}` : "ok"),
+            ),
+        );
+    /**
+     * Run 1's client reaches its engine, which then goes away (the SDK keeps the client), and run 1's
+     * client tries it once more; run 2's engine gets the same port, and run 2's new client calls it.
+     */
+    async function secondRunOnAReusedPort(options: Record<string, unknown>): Promise<string> {
+        const first = await engine(0);
+        const target = `127.0.0.1:${first.port}`;
+        const firstClient = new resrpc.ResourceMonitorClient(target, grpc.credentials.createInsecure(), options);
+        assert.equal(await supportsFeature(firstClient), "ok");
+        first.server.forceShutdown();
+        assert.match(await supportsFeature(firstClient), /^14 /);
+        const second = await engine(first.port);
+        try {
+            const client = new resrpc.ResourceMonitorClient(target, grpc.credentials.createInsecure(), options);
+            return await supportsFeature(client);
+        } finally {
+            second.server.forceShutdown();
+        }
+    }
+
+    it("runtime/settings.js creates the resource monitor's and the engine's clients with its exported grpcClientOptions", () => {
+        const text = fs.readFileSync(require.resolve("@pulumi/pulumi/runtime/settings.js"), "utf8");
+        const created = text.match(/new (resrpc\.ResourceMonitorClient|engrpc\.EngineClient)\(.*\);$/gm) ?? [];
+        assert.equal(created.length, 4, created.join("\n"));
+        for (const call of created) assert.match(call, /, exports\.grpcClientOptions\);$/);
+    });
+
+    it("control: with the SDK's own options, a new client on the port of an engine that went away fails at once (14 No connection established. Last error: null)", async () => {
+        const options = { ...settings.grpcClientOptions };
+        delete options[LOCAL_POOL];
+        assert.match(await secondRunOnAReusedPort(options), /^14 No connection established\. Last error: null/);
+    });
+
+    it("with the harness's setting (e2e/stackProgram.ts, on the SDK's own options object), the new client reaches the new engine", async () => {
+        // eslint-disable-next-line @typescript-eslint/no-require-imports
+        const { giveInlineRunsTheirOwnGrpcConnections } = require("../e2e/stackProgram") as {
+            giveInlineRunsTheirOwnGrpcConnections: () => void;
+        };
+        giveInlineRunsTheirOwnGrpcConnections();
+        assert.equal(settings.grpcClientOptions[LOCAL_POOL], 1);
+        assert.equal(await secondRunOnAReusedPort(settings.grpcClientOptions), "ok");
+    });
+});
