@@ -33,25 +33,15 @@ import * as path from "path";
 import { EngineEvent, OutputMap, UpOptions } from "@pulumi/pulumi/automation";
 import * as YAML from "yaml";
 import { EphemeralStack } from "./ephemeralStack";
+import { baseSettings, kubeconfig, log, target } from "./harness";
 import { ROOT } from "./stackProgram";
 import { KubeClient } from "./kube";
 import { bindableVolumes, Installed, prepareStandIns } from "./secrets/cluster";
 import { ALL, ROTATED, SECRETS } from "./secrets/passwords";
 import { pullRequestPreview, stripColour } from "./secrets/pullRequestPreview";
-import {
-    assertCiphertext,
-    assertMasked,
-    assertNothingShown,
-    log,
-    secretStep,
-    secretValues,
-    Shown,
-} from "./secrets/shown";
+import { assertCiphertext, assertMasked, assertNothingShown, secretStep, secretValues, Shown } from "./secrets/shown";
 import { APP_NAMESPACE, DEFAULT_GATEWAY, PROJECT } from "../stages/names";
 import { assertNoLeak, filesUnder, findLeaks, readText } from "../test/support/secretScan";
-
-const target = process.env.E2E_TARGET ?? "apiserver";
-const kubeconfig = process.env.KUBECONFIG ?? "";
 
 describe("secrets stay secret: the state, the pull-request preview and the engine's output hold no MySQL password", function () {
     this.timeout(10 * 60 * 1000);
@@ -91,9 +81,7 @@ describe("secrets stay secret: the state, the pull-request preview and the engin
         }
         await stack.configure(
             {
-                "cluster.mode": "kubeconfig",
-                "cluster.kubeconfig": kubeconfig,
-                ...(process.env.E2E_CONTEXT ? { "cluster.context": process.env.E2E_CONTEXT } : {}),
+                ...baseSettings(),
                 "images.build": "false",
                 "images.registry": "registry.e2e.invalid",
                 "istio.install": "false",

@@ -206,10 +206,13 @@ describe("the SDK's gRPC clients to the engine, when one process runs many inlin
         first.server.forceShutdown();
         assert.match(await supportsFeature(firstClient), /^14 /);
         const second = await engine(first.port);
+        const client = new resrpc.ResourceMonitorClient(target, grpc.credentials.createInsecure(), options);
         try {
-            const client = new resrpc.ResourceMonitorClient(target, grpc.credentials.createInsecure(), options);
             return await supportsFeature(client);
         } finally {
+            // Run 1's client is closed only now: the SDK never closes it, which is what keeps its connection pooled.
+            client.close();
+            firstClient.close();
             second.server.forceShutdown();
         }
     }

@@ -11,7 +11,12 @@ import { restartApiServer, resumeControlPlane } from "./apiServer";
 import { InterruptedContext, ScenarioRun, setStage } from "./context";
 import { checkRoutingBetween } from "./routing";
 import { killPoint } from "./scenarios";
-import { label, pendingOf, urnsOutsideTheApp } from "./state";
+import { describePending, pendingOf, urnsOutsideTheApp } from "./state";
+
+/** What the cluster and the state outside the app are before the scenario's up, for its recovery. */
+async function recordBefore({ checks, stack }: InterruptedContext, run: ScenarioRun) {
+    run.before = { objects: await checks.liveObjects(), outside: urnsOutsideTheApp(stack!.exportState()) };
+}
 
 /** kube-apiserver restarted half-way through the up: its test. */
 export function apiServerRestartTest(suite: InterruptedContext, run: ScenarioRun) {
@@ -20,7 +25,7 @@ export function apiServerRestartTest(suite: InterruptedContext, run: ScenarioRun
     it(`${name}: the up fails or goes through; the state the cluster holds routes every request, the volumes are the same`, async function () {
         const { checks, stack, api, timings, left } = suite;
         await setStage(suite, to);
-        run.before = { objects: await checks.liveObjects(), outside: urnsOutsideTheApp(stack!.exportState()) };
+        await recordBefore(suite, run);
         const at = killPoint("half-way", from, to, api);
         let restart: Promise<string> | undefined;
         const t = Date.now();
@@ -48,9 +53,7 @@ export function apiServerRestartTest(suite: InterruptedContext, run: ScenarioRun
         checkRoutingBetween(run.killedState, from, to, 0, `${name}, after the up`);
         assert.deepEqual(await checks.volumeUids(), Object.fromEntries(checks.uids), "the votes' volumes");
         run.pending = pendingOf(stack!.exportState());
-        left.push(
-            `${name}: ${outcome}; pending: ${run.pending.map((p) => `${p.type} ${label(p.resource)}`).join(", ") || "none"}`,
-        );
+        left.push(`${name}: ${outcome}; pending: ${describePending(run.pending)}`);
     });
 }
 
@@ -61,7 +64,7 @@ export function killedUpTest(suite: InterruptedContext, run: ScenarioRun) {
     it(`${name}: the state the cluster holds routes every request to a complete chain of either stage, the volumes are the same, and pulumi up is refused (the stack is locked)`, async () => {
         const { checks, stack, api, timings, left, repairs } = suite;
         await setStage(suite, to);
-        run.before = { objects: await checks.liveObjects(), outside: urnsOutsideTheApp(stack!.exportState()) };
+        await recordBefore(suite, run);
         const t = Date.now();
         const interrupted = await stack!.upInterrupted(killPoint(interruption, from, to, api), (line) => log(line));
         run.firstEvents = interrupted.events;
@@ -89,7 +92,7 @@ export function killedUpTest(suite: InterruptedContext, run: ScenarioRun) {
         run.pending = pendingOf(stack!.exportState());
         // The engine announces a step before it records it as begun (OnResourceStepPre in
         // pkg/engine/update.go): a kill in between leaves nothing pending for that step.
-        left.push(`${name}: pending ${run.pending.map((p) => `${p.type} ${label(p.resource)}`).join(", ") || "none"}`);
+        left.push(`${name}: pending ${describePending(run.pending)}`);
 
         // Control: the killed run's lock refuses the next up (nothing of it runs).
         let refused: Error | undefined;

@@ -12,6 +12,10 @@ import { APP_NAMESPACE } from "../../stages/names";
 /** A pending operation of the state: its type ("creating", ...) and the resource. */
 export type PendingOperation = { type: string; resource: any };
 
+/** Pending operations as "creating Kind/name, ...", or "none": the suite's report of what a run left. */
+export const describePending = (pending: PendingOperation[]): string =>
+    pending.map((p) => `${p.type} ${label(p.resource)}`).join(", ") || "none";
+
 /** Objects read back from the cluster as a program run of them (for the unit suite's carry rules). */
 export function asRun(objects: KubeObject[]): ProgramRun {
     const resources = objects.map(

@@ -4,7 +4,8 @@
  * (`pullRequestPreview`), and the comment's text without colour codes (`stripColour`).
  */
 import { EngineEvent, PreviewOptions, Stack } from "@pulumi/pulumi/automation";
-import { log, Shown } from "./shown";
+import { log } from "../harness";
+import { Shown } from "./shown";
 
 /**
  * The options pulumi/actions@v7 (src/config.ts, makeConfig) passes to the Automation API's

@@ -20,10 +20,6 @@ import { ALL } from "./passwords";
 const SECRET_SIG = "4dabf18193072939515e22adb298388d";
 const SECRET_VALUE_SIG = "1b47061264138c4ac30d75fd1eb44270";
 
-export function log(line: string) {
-    if (process.env.E2E_VERBOSE) process.stderr.write(line);
-}
-
 /** What one engine run showed: its output streams and its event log, each as text. */
 export interface Shown {
     what: string;
